@@ -1,0 +1,44 @@
+# Two commands matter (see README): `make demo` and `make test`. Both work from nothing but
+# Python 3.11: they create the virtualenvs they need from the project's own files.
+PYTHON ?= python3
+VENV := .venv
+INFRA_VENV := .venv-infra
+STATE ?= .rollout/demo
+
+.PHONY: demo test test-main test-infra lint setup setup-infra bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev,k8s]'
+	touch $@
+
+# The Pulumi program's own environment: pulumi needs protobuf<7, the flagd provider >=7.35.
+$(INFRA_VENV)/.installed: infra/requirements.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install -q --upgrade pip
+	$(INFRA_VENV)/bin/pip install -q -r infra/requirements.txt -r infra/requirements-test.txt
+	touch $@
+
+setup: $(VENV)/.installed
+setup-infra: $(INFRA_VENV)/.installed
+
+demo: $(VENV)/.installed
+	STATE=$(STATE) VENV=$(VENV) bash scripts/demo.sh
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+test-main: $(VENV)/.installed
+	$(VENV)/bin/pytest
+
+test-infra: $(INFRA_VENV)/.installed
+	$(INFRA_VENV)/bin/python -m pytest tests/infra
+
+test: lint test-main test-infra
+
+bench: $(VENV)/.installed
+	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(INFRA_VENV) .rollout .pytest_cache

@@ -1,0 +1,38 @@
+"""Shared fixtures: a private copy of the shipped bundle that a test may break."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLE = "workflows/internal-docs-qa"
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy what a bundle references (bundle, flags, runbooks) into ``dest``; return the bundle dir."""
+    for part in ("workflows", "flags", "runbooks"):
+        shutil.copytree(REPO / part, dest / part)
+    return dest / BUNDLE
+
+
+def edit_yaml(path: Path, edit: Callable[[Any], None]) -> None:
+    """Round-trip edit a YAML file (comments and order kept) with ``edit(data)``."""
+    yaml = YAML(typ="rt")
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    edit(data)
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(data, fh)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable copy of the project's bundle; the test's cwd is its root."""
+    bundle = copy_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return bundle
