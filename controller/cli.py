@@ -148,6 +148,294 @@ def policy(
         sys.stdout.write(render_markdown(bundle))
 
 
+# --- releases -----------------------------------------------------------------------------
+
+release_app = typer.Typer(help="Content-addressed snapshots of the bundle: what is served and judged.")
+app.add_typer(release_app, name="release")
+
+AdapterOption = typer.Option(
+    None,
+    "--adapter",
+    envvar="ROLLOUT_MODEL_ADAPTER",
+    help="Model adapter: the bundle's endpoint (default) or 'local', the offline baseline.",
+)
+
+
+def _release_dict(release: Any) -> dict[str, Any]:
+    return {"digest": release.digest, "manifest": release.manifest}
+
+
+@release_app.command("create")
+@reports_errors
+def release_create(
+    ctx: typer.Context,
+    workflow: Path | None = WorkflowOption,
+    adapter: str | None = AdapterOption,
+    point_flag: str | None = typer.Option(
+        None,
+        "--point-flag",
+        help="Local use only: serve the new release to this cohort (internal|limited|general) "
+        "by rewriting the live flag document. `rollout promote` replaces this.",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Snapshot the current bundle into the state store (same content, same digest)."""
+    from controller.release import create_release, load_release, model_choice
+    from controller.runtime import open_local_store
+
+    bundle = load(workflow)
+    store = open_local_store(settings(ctx).state)
+    digest, created = create_release(store, bundle, model_choice(bundle.workflow, adapter))
+    release = load_release(store, digest)
+    if point_flag:
+        _point_flag(ctx, bundle, point_flag, digest)
+    if json_output:
+        print_json({"ok": True, "created": created, **_release_dict(release), "served_to": point_flag})
+        return
+    verb = "created" if created else "already stored"
+    out.print(f"release [bold]{digest}[/] {verb} ({release.model.adapter}: {release.model.model_id})")
+    if point_flag:
+        out.print(f"live flags now serve it to the [bold]{point_flag}[/] cohort")
+
+
+def _point_flag(ctx: typer.Context, bundle: Bundle, cohort: str, digest: str) -> None:
+    from controller.errors import InvalidInput
+    from controller.flags import render_flag_document, write_flag_document
+    from controller.runtime import StatePaths
+
+    names = [c.name for c in bundle.workflow.rollout.cohorts]
+    if cohort not in names:
+        raise InvalidInput(f"--point-flag {cohort!r}: choose one of {', '.join(names)}.")
+    served = {name: digest for name in names[: names.index(cohort) + 1]}
+    doc = render_flag_document(bundle.workflow, served, killed=False)
+    write_flag_document(StatePaths(settings(ctx).state).flags(bundle.id), doc)
+
+
+@release_app.command("show")
+@reports_errors
+def release_show(
+    ctx: typer.Context,
+    digest: str | None = typer.Argument(None, help="Digest or unique prefix (default: the current bundle's)."),
+    workflow: Path | None = WorkflowOption,
+    adapter: str | None = AdapterOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Show a stored release's manifest (verified against its digest)."""
+    from controller.errors import InvalidInput
+    from controller.release import (
+        build_manifest,
+        load_release,
+        model_choice,
+        release_digest,
+        resolve_digest,
+    )
+    from controller.runtime import open_local_store
+
+    store = open_local_store(settings(ctx).state)
+    if digest is None:
+        bundle = load(workflow)
+        from controller.release import _snapshot_files
+
+        manifest = build_manifest(bundle, model_choice(bundle.workflow, adapter), _snapshot_files(bundle))
+        digest = release_digest(manifest)
+        if store.get(f"releases/{digest}/manifest.json") is None:
+            raise InvalidInput(
+                f"the current bundle's release {digest[:12]} is not stored yet; run `rollout release create`."
+            )
+    release = load_release(store, resolve_digest(store, digest))
+    if json_output:
+        print_json(_release_dict(release))
+        return
+    m = release.manifest
+    table = Table(title=f"release {release.digest}")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("workflow", m["workflow"])
+    table.add_row("package version", m["package_version"])
+    table.add_row("model", f"{m['model']['adapter']}: {m['model']['id']}")
+    table.add_row("prompt", f"{m['prompt']['id']} v{m['prompt']['version']} ({m['prompt']['sha256'][:12]})")
+    for name, meta in m["files"].items():
+        table.add_row(name, meta["sha256"][:16])
+    table.add_row("corpus", f"{len(m['corpus']['documents'])} documents, digest {m['corpus']['digest'][:16]}")
+    out.print(table)
+
+
+@release_app.command("list")
+@reports_errors
+def release_list(ctx: typer.Context, json_output: bool = JsonOption) -> None:
+    """List stored releases."""
+    from controller.release import list_releases
+    from controller.runtime import open_local_store
+
+    digests = list_releases(open_local_store(settings(ctx).state))
+    if json_output:
+        print_json({"releases": digests})
+        return
+    table = Table(title="releases")
+    table.add_column("digest")
+    for d in digests:
+        table.add_row(d)
+    out.print(table)
+
+
+# --- the data plane --------------------------------------------------------------------------
+
+
+@app.command("dev-token")
+@reports_errors
+def dev_token(
+    ctx: typer.Context,
+    email: str = typer.Option(..., "--email", help="The user's email."),
+    groups: str = typer.Option("", "--groups", help="Comma-separated groups."),
+    ttl_minutes: int = typer.Option(60, "--ttl-minutes", min=1, max=24 * 60),
+    workflow: Path | None = WorkflowOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Mint a token from the local dev IdP (its key lives in the state directory)."""
+    token = _mint(ctx, load(workflow), email, groups, ttl_minutes)
+    if json_output:
+        print_json({"token": token})
+    else:
+        sys.stdout.write(token + "\n")
+
+
+def _mint(ctx: typer.Context, bundle: Bundle, email: str, groups: str, ttl_minutes: int = 60) -> str:
+    import datetime as dt
+
+    from controller.devidp import DevIdp
+    from controller.runtime import StatePaths
+
+    idp = DevIdp(StatePaths(settings(ctx).state).idp)
+    idp.ensure()
+    return idp.mint(
+        email,
+        [g for g in groups.split(",") if g],
+        issuer=bundle.workflow.sso.idp.issuer,
+        audience=bundle.workflow.sso.idp.audience,
+        ttl=dt.timedelta(minutes=ttl_minutes),
+    )
+
+
+JwksOption = typer.Option(
+    None, "--jwks", envvar="ROLLOUT_JWKS", help="IdP JWKS file or URL (default: the local dev IdP)."
+)
+
+
+@app.command()
+@reports_errors
+def ask(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="The question."),
+    token: str | None = typer.Option(None, "--token", help="An OIDC JWT from the IdP."),
+    as_email: str | None = typer.Option(None, "--as", help="Mint a local dev token for this email."),
+    groups: str = typer.Option("", "--groups", help="Groups for --as, comma-separated."),
+    workflow: Path | None = WorkflowOption,
+    jwks: str | None = JwksOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Ask the sanctioned workflow a question, through the full gateway path."""
+    from controller.errors import InvalidInput
+    from controller.runtime import build_gateway
+
+    if (token is None) == (as_email is None):
+        raise InvalidInput("give exactly one of --token JWT or --as EMAIL (with --groups).")
+    bundle = load(workflow)
+    if as_email is not None:
+        token = _mint(ctx, bundle, as_email, groups)
+    gateway = build_gateway(bundle, settings(ctx).state, jwks=jwks)
+    response = gateway.ask(question, token)
+    gateway.sink.close()
+    if json_output:
+        print_json(response.to_dict())
+    else:
+        colour = {"answered": "green", "blocked": "red", "refused": "red"}.get(response.decision.value, "yellow")
+        out.print(f"[bold {colour}]{response.decision.value}[/]", highlight=False)
+        out.print(response.answer, markup=False, highlight=False)
+        if response.citations:
+            out.print(f"sources: {', '.join(response.citations)}", highlight=False)
+        if response.release:
+            out.print(f"release: {response.release[:12]}  model: {response.model or '-'}", highlight=False)
+    codes = {"refused": 3, "blocked": 3}
+    if response.decision.value in codes:
+        raise typer.Exit(codes[response.decision.value])
+
+
+@app.command()
+@reports_errors
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+    workflow: Path | None = WorkflowOption,
+    jwks: str | None = JwksOption,
+) -> None:
+    """Serve POST /v1/ask (the same handler as the Lambda) until interrupted."""
+    from controller.http_api import make_server
+    from controller.runtime import build_gateway
+
+    gateway = build_gateway(load(workflow), settings(ctx).state, jwks=jwks)
+    server = make_server(gateway, host, port)
+    err.print(f"serving {gateway.workflow.id} on http://{host}:{server.server_address[1]}/v1/ask")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        gateway.sink.close()
+
+
+@app.command()
+@reports_errors
+def redact(
+    source: str = typer.Argument("-", help="A file, or - for stdin."),
+    workflow: Path | None = WorkflowOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Apply the bundle's data boundaries to text: redacted text out, findings without values."""
+    from controller.errors import InvalidInput
+    from controller.redaction import decode_input
+
+    bundle = load(workflow)
+    if source == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"{source}: cannot read ({exc.strerror}).") from None
+    result = redactor_for(bundle.workflow).apply(decode_input(data))
+    if json_output:
+        print_json(result.to_json_dict())
+    else:
+        sys.stdout.write(result.text)
+        if result.findings:
+            summary = ", ".join(f"{k} x{v}" for k, v in _count(result.findings).items())
+            state = "BLOCKED" if result.blocked else "redacted"
+            err.print(f"{state}: {summary}", highlight=False)
+    if result.blocked:
+        raise typer.Exit(3)
+
+
+def _count(findings: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.type] = counts.get(f.type, 0) + 1
+    return counts
+
+
+def redactor_for(workflow: Any) -> Any:
+    from controller.boundaries import resolve_detectors
+    from controller.redaction import Redactor
+
+    db = workflow.data_boundaries
+    detectors: dict[str, Any] = {}
+    for forbidden in db.forbidden:
+        for d in resolve_detectors(forbidden.detectors, db.patterns):
+            detectors.setdefault(d.id, d)
+    return Redactor(tuple(detectors.values()), {f.category.value: f.action for f in db.forbidden})
+
+
 def main() -> None:
     app()
 

@@ -20,6 +20,8 @@ __all__ = [
     "flag_type",
     "flagd_problems",
     "load_flag_document",
+    "render_flag_document",
+    "write_flag_document",
 ]
 
 FLAGD_SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
@@ -106,3 +108,98 @@ def load_flag_document(path: Path) -> dict[str, Any]:
         raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text") from None
+
+
+def _member_of(groups: list[str]) -> dict[str, Any]:
+    return {"or": [{"in": [g, {"var": "groups"}]} for g in groups]}
+
+
+def _allowed_domain(domains: list[str]) -> dict[str, Any]:
+    # flagd's `in` on strings is a substring test; `ends_with` on "@domain" is exact.
+    return {"or": [{"ends_with": [{"var": "email"}, f"@{d.lower()}"]} for d in domains]}
+
+
+def render_flag_document(
+    workflow: Any, served: Mapping[str, str], *, killed: bool, version: int = 0
+) -> dict[str, Any]:
+    """The flagd document for ``served`` (cohort name -> release digest or "off").
+
+    Cohorts are tried in order (internal, limited, general); a user matches the first whose
+    groups they hold, and a percentage cohort splits its members deterministically by
+    targeting key (flagd ``fractional``) between its release and the next cohort's. Anyone
+    outside the allowed email domains gets ``off``; the kill switch overrides everything.
+    """
+    rollout = workflow.rollout
+    cohorts = list(rollout.cohorts)
+    variants = {"off": "off"}
+    for digest in served.values():
+        variants[digest] = digest
+
+    def variant(name: str) -> str:
+        return served.get(name, "off")
+
+    # Build from the last cohort backwards: each branch falls through to the next.
+    rest: Any = variant(cohorts[-1].name) if not cohorts[-1].groups else "off"
+    for index in range(len(cohorts) - 1, -1, -1):
+        cohort = cohorts[index]
+        if not cohort.groups and cohort.percentage is None:
+            rest = variant(cohort.name)
+            continue
+        fall_through = rest
+        chosen: Any = variant(cohort.name)
+        if cohort.percentage is not None:
+            below = variant(cohorts[index + 1].name) if index + 1 < len(cohorts) else "off"
+            chosen = {
+                "fractional": [
+                    {"cat": [{"var": "$flagd.flagKey"}, {"var": "targetingKey"}]},
+                    [variant(cohort.name), cohort.percentage],
+                    [below, 100 - cohort.percentage],
+                ]
+            }
+            if not cohort.groups:
+                rest = chosen
+                continue
+        rest = {"if": [_member_of(list(cohort.groups)), chosen, fall_through]}
+    targeting = {"if": [_allowed_domain(list(workflow.sso.allowed_email_domains)), rest, "off"]}
+    return {
+        "$schema": FLAGD_SCHEMA_URL,
+        "metadata": {"flagSetId": workflow.id, "version": str(version)},
+        "flags": {
+            rollout.kill_switch_flag: {
+                "state": "ENABLED",
+                "variants": {"engaged": True, "released": False},
+                "defaultVariant": "engaged" if killed else "released",
+            },
+            rollout.release_flag: {
+                "state": "ENABLED",
+                "variants": variants,
+                "defaultVariant": "off",
+                "targeting": targeting,
+            },
+        },
+    }
+
+
+def write_flag_document(path: Path, doc: Mapping[str, Any]) -> bytes:
+    """Write atomically (temp file, fsync, rename, fsync dir) so the provider never reads half a file."""
+    import os
+    import tempfile
+
+    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return data

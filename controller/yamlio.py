@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-__all__ = ["LineMap", "YamlDocument", "YamlSyntaxError", "line_for", "load_yaml"]
+__all__ = ["LineMap", "YamlDocument", "YamlSyntaxError", "line_for", "load_yaml", "parse_yaml"]
 
 LineMap = dict[tuple[str | int, ...], int]
 
@@ -44,6 +44,11 @@ def load_yaml(path: Path) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise YamlSyntaxError(f"not UTF-8 text ({exc.reason})", None) from None
+    return parse_yaml(text)
+
+
+def parse_yaml(text: str) -> YamlDocument:
+    """Parse YAML text; raise ``YamlSyntaxError`` (never a ruamel exception) when malformed."""
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
