@@ -209,7 +209,10 @@ class Gateway:
         t = time.perf_counter()
         try:
             reply = served.adapter.complete(
-                ModelRequest(model_id=release.model.model_id, system="", prompt=prompt, passages=tuple(clean))
+                ModelRequest(
+                    model_id=release.model.model_id, system="", prompt=prompt, passages=tuple(clean),
+                    question=checked.text,
+                )
             )
         except ModelError as exc:
             lat["model"] = _ms(t)
