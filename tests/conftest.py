@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+pytest_plugins = ["tests.fakes.s3"]
+
 REPO = Path(__file__).resolve().parent.parent
 BUNDLE = "workflows/internal-docs-qa"
 
