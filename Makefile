@@ -33,7 +33,7 @@ test-main: $(VENV)/.installed
 	$(VENV)/bin/pytest
 
 test-infra: $(INFRA_VENV)/.installed
-	$(INFRA_VENV)/bin/python -m pytest tests/infra
+	$(INFRA_VENV)/bin/python -m pytest --confcutdir=tests/infra tests/infra
 
 test: lint test-main test-infra
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 from ruamel.yaml import YAML
 
 pytest_plugins = ["tests.fakes.s3"]
+
+# The Pulumi tests run in the Pulumi program's own virtualenv (`make test-infra`).
+if importlib.util.find_spec("pulumi") is None:
+    collect_ignore_glob = ["infra/*"]
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLE = "workflows/internal-docs-qa"
