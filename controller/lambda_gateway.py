@@ -86,12 +86,12 @@ def _build() -> dict[str, Any]:
     flags_path = Path("/tmp") / f"{wf.id}.flagd.json"
     mirror = FlagMirror(s3, os.environ["ROLLOUT_FLAGS_BUCKET"], os.environ["ROLLOUT_FLAGS_KEY"], flags_path)
     mirror.sync()
-    if not wf.sso.idp.jwks_uri:
-        raise RuntimeError("sso.idp.jwks_uri is required in AWS")
     kms_key = os.environ.get("ROLLOUT_AUDIT_KMS_KEY")
     gateway = Gateway(
         workflow=wf,
-        verifier=IdentityVerifier(wf.sso, wf.personal_accounts, open_jwks(wf.sso.idp.jwks_uri)),
+        verifier=IdentityVerifier(
+            wf.sso, wf.personal_accounts, open_jwks(wf.sso.idp.jwks_uri), max_lifetime=wf.sso.idp.max_token_lifetime
+        ),
         flags=FlagdFileSource(flags_path, release_flag=wf.rollout.release_flag,
                               kill_switch_flag=wf.rollout.kill_switch_flag),
         store=open_store(os.environ["ROLLOUT_STORE"]),

@@ -119,7 +119,7 @@ def build_gateway(
     else:
         source = FileJwks(Path(jwks))
     wf = bundle.workflow
-    verifier = IdentityVerifier(wf.sso, wf.personal_accounts, source)
+    verifier = IdentityVerifier(wf.sso, wf.personal_accounts, source, max_lifetime=wf.sso.idp.max_token_lifetime)
     flags = FlagdFileSource(
         ensure_live_flags(bundle, paths),
         release_flag=wf.rollout.release_flag,

@@ -179,7 +179,9 @@ class Idp(Strict):
     name: NonEmpty
     issuer: Annotated[str, Field(pattern=r"^https://\S+$")]
     audience: NonEmpty
-    jwks_uri: str | None = None
+    jwks_uri: Annotated[str, Field(pattern=r"^https://\S+$")]
+    # Offboarding promises access ends within this time of deactivation: longer tokens are refused.
+    max_token_lifetime: Duration = Field(strict=False)
 
 
 class Sso(Strict):

@@ -127,6 +127,7 @@ def test_out_of_cohort_user_gets_the_fallback(world: Any) -> None:
         ("audience", 401),
         ("missing", 401),
         ("no-group", 403),
+        ("too-long-lived", 401),
     ],
 )
 def test_bad_identities_are_refused(world: Any, tmp_path: Path, make: str, status: int) -> None:
@@ -145,6 +146,8 @@ def test_bad_identities_are_refused(world: Any, tmp_path: Path, make: str, statu
         tok = world.token(email, groups, now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
     elif make == "audience":
         tok = world.token(email, groups, audience="api://some-other-app")
+    elif make == "too-long-lived":
+        tok = world.token(email, groups, ttl=dt.timedelta(hours=8))
     elif make == "no-group":
         tok = world.token(email, ["marketing"])
     else:

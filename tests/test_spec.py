@@ -108,6 +108,8 @@ BROKEN: list[tuple[str, Callable[[Path], None], str, str, str]] = [
     ("personal accounts allowed", wf(set_in("personal_accounts", "allowed", True)), WF, "personal_accounts.allowed", "exceptions"),
     ("sso not required", wf(set_in("sso", "required", False)), WF, "sso.required", "require SSO"),
     ("issuer not https", wf(set_in("sso", "idp", "issuer", "http://login.corp.example")), WF, "sso.idp.issuer", "pattern"),
+    ("jwks uri missing", wf(delete("sso", "idp", "jwks_uri")), WF, "sso.idp.jwks_uri", "required"),
+    ("token lifetime not a duration", wf(set_in("sso", "idp", "max_token_lifetime", 3600)), WF, "sso.idp.max_token_lifetime", "duration"),
     ("retention bare number", wf(set_in("logging", "retention", "audit_log", 365)), WF, "logging.retention.audit_log", "bare number"),
     ("posture without source", wf(delete("logging", "retention", "postures", "sec-log-audit", "source")), WF, "logging.retention.postures.sec-log-audit.source", "required"),
     ("posture unknown", wf(set_in("logging", "retention", "raw_invocation_logs", "nope")), WF, "logging.retention", "not declared"),
