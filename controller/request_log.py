@@ -61,7 +61,7 @@ class MemorySink:
 
 
 class JsonlSink:
-    """Daily files ``<dir>/YYYY-MM-DD.jsonl``; each record is one O_APPEND write, then fsync.
+    """Daily files ``<dir>/YYYY-MM-DD.jsonl``; each record is one O_APPEND write, then fdatasync.
 
     One write() per record keeps concurrent writers (threads of ``rollout serve``, several
     processes) from interleaving lines; fsync makes an answered request's record durable.
@@ -83,7 +83,7 @@ class JsonlSink:
             assert self._fd is not None
             os.write(self._fd, data)
             if self.fsync:
-                os.fsync(self._fd)
+                os.fdatasync(self._fd)  # data and size; mtime need not hit the disk
 
     def _open(self, day: str) -> None:
         if self._fd is not None:

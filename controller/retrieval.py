@@ -20,6 +20,7 @@ runs on user text (project rule; ``re2`` is the only regex engine allowed there)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -64,6 +65,7 @@ _VOWELS = frozenset("aeiouy")
 _PLACEHOLDER = "[REDACTED:"
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix stripper (plurals, -ing, -ed, -ly, final -e), enough to match word forms.
 
