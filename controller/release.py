@@ -67,6 +67,7 @@ class ModelChoice:
     model_id: str
     region: str | None = None
     base_url: str | None = None
+    guardrail: tuple[str, str] | None = None  # (id, version): Bedrock guardrail applied to every call
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"adapter": self.adapter, "id": self.model_id}
@@ -74,6 +75,8 @@ class ModelChoice:
             out["region"] = self.region
         if self.base_url:
             out["base_url"] = self.base_url
+        if self.guardrail:
+            out["guardrail"] = {"id": self.guardrail[0], "version": self.guardrail[1]}
         return out
 
 
@@ -90,7 +93,14 @@ def model_choice(workflow: Workflow, adapter: str | None = None) -> ModelChoice:
             f"model adapter {kind!r} does not match the bundle's sanctioned endpoint "
             f"({endpoint.kind.value}); only the offline 'local' baseline may replace it."
         )
-    return ModelChoice(kind, workflow.surface.default_model, endpoint.region, endpoint.base_url)
+    guardrail = workflow.surface.guardrail
+    return ModelChoice(
+        kind,
+        workflow.surface.default_model,
+        endpoint.region,
+        endpoint.base_url,
+        (guardrail.id, guardrail.version) if guardrail and kind == EndpointKind.BEDROCK else None,
+    )
 
 
 def _snapshot_files(bundle: Bundle) -> dict[str, bytes]:
@@ -143,7 +153,9 @@ class Release:
     @property
     def model(self) -> ModelChoice:
         m = self.manifest["model"]
-        return ModelChoice(m["adapter"], m["id"], m.get("region"), m.get("base_url"))
+        g = m.get("guardrail")
+        guardrail = (g["id"], g["version"]) if g else None
+        return ModelChoice(m["adapter"], m["id"], m.get("region"), m.get("base_url"), guardrail)
 
     @property
     def short(self) -> str:

@@ -36,7 +36,8 @@ class StatePaths:
 
     @property
     def idp(self) -> Path:
-        return self.root / "idp"
+        """The directory a ``DevIdp`` is rooted at; it keeps its key and JWKS in ``idp/`` beneath."""
+        return self.root
 
     @property
     def subject_key(self) -> Path:
@@ -83,12 +84,12 @@ def ensure_live_flags(bundle: Bundle, paths: StatePaths) -> Path:
 def make_model_adapter(release: Any, retriever: Any, *, endpoint_url: str | None = None) -> Any:
     """The adapter a release names (``local`` offline baseline, ``bedrock``, ``openai-compatible``)."""
     from controller.models.factory import make_adapter
+    from controller.spec import Guardrail
 
     model = release.model
-    endpoint = Endpoint.model_validate(
-        {"kind": model.adapter, "region": model.region, "base_url": model.base_url}
-    )
-    return make_adapter(endpoint, retriever=retriever, endpoint_url=endpoint_url)
+    endpoint = Endpoint.model_validate({"kind": model.adapter, "region": model.region, "base_url": model.base_url})
+    guardrail = Guardrail(id=model.guardrail[0], version=model.guardrail[1]) if model.guardrail else None
+    return make_adapter(endpoint, retriever=retriever, endpoint_url=endpoint_url, guardrail=guardrail)
 
 
 def build_gateway(

@@ -47,7 +47,7 @@ T = int(NOW.timestamp())
 SSO = Sso.model_validate(
     {
         "required": True,
-        "idp": {"name": "Okta", "issuer": ISSUER, "audience": AUDIENCE},
+        "idp": {"name": "Okta", "issuer": ISSUER, "audience": AUDIENCE, "jwks_uri": ISSUER + "/v1/keys", "max_token_lifetime": "24h"},
         "allowed_email_domains": ["corp.example"],
         "allowed_groups": ["eng", "support", "ai-pilot"],
         "offboarding": "SCIM deactivation on the last day.",

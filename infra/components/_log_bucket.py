@@ -1,0 +1,134 @@
+"""The hardened S3 bucket every log class shares (a helper, not a component of its own).
+
+Children are created under the calling component (``parent``) and named ``f"{name}-..."``:
+the bucket (Object Lock enabled at creation when the rules lock it), versioning, default
+encryption, public access block, BucketOwnerEnforced ownership, lifecycle expiry of current
+and noncurrent versions, the Object Lock default retention, and server access logging.
+The bucket *policy* is the caller's: what it grants differs per log class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.derive import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, WORKFLOW_TAG, BucketRules
+
+__all__ = ["LogBucket", "create_log_bucket", "lifecycle_rules"]
+
+
+@dataclass(frozen=True)
+class LogBucket:
+    bucket: aws.s3.Bucket
+    public_access_block: aws.s3.BucketPublicAccessBlock
+    lifecycle: aws.s3.BucketLifecycleConfiguration
+    object_lock: aws.s3.BucketObjectLockConfiguration | None
+
+
+def lifecycle_rules(rules: BucketRules, *, current_prefix: str | None = None) -> list[dict]:
+    """Expire current versions (under ``current_prefix`` only, when given) and noncurrent ones
+    after the posture's days; Object Lock keeps both until their retention ends anyway."""
+    current_filter = {"prefix": current_prefix} if current_prefix else {}
+    return [
+        {
+            "id": f"expire-current-{rules.posture}",
+            "status": "Enabled",
+            "filter": current_filter,
+            "expiration": {"days": rules.days},
+        },
+        {
+            "id": f"expire-noncurrent-{rules.posture}",
+            "status": "Enabled",
+            "filter": {},
+            "noncurrent_version_expiration": {"noncurrent_days": rules.days},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": rules.days},
+        },
+    ]
+
+
+def create_log_bucket(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    rules: BucketRules,
+    workflow_id: str,
+    kms_key_arn: pulumi.Input[str] | None,
+    access_log_bucket: pulumi.Input[str] | None,
+    current_prefix: str | None = None,
+) -> LogBucket:
+    opts = pulumi.ResourceOptions(parent=parent)
+    if (kms_key_arn is None) == (rules.sse_algorithm == SSE_KMS):
+        raise ValueError(f"{name}: an {rules.sse_algorithm} bucket needs a KMS key iff aws:kms")
+    bucket = aws.s3.Bucket(
+        f"{name}-bucket",
+        object_lock_enabled=rules.object_lock_mode is not None,
+        tags={
+            LOG_CLASS_TAG: rules.log_class.value,
+            POSTURE_TAG: rules.posture,
+            WORKFLOW_TAG: workflow_id,
+        },
+        opts=opts,
+    )
+    on_bucket = pulumi.ResourceOptions(parent=parent, depends_on=[bucket])
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=on_bucket,
+    )
+    by_default: dict = {"sse_algorithm": rules.sse_algorithm}
+    if kms_key_arn is not None:
+        by_default["kms_master_key_id"] = kms_key_arn
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": by_default,
+                "bucket_key_enabled": kms_key_arn is not None,
+            }
+        ],
+        opts=on_bucket,
+    )
+    public_access_block = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access-block",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=on_bucket,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=on_bucket,
+    )
+    # Lifecycle rules on a versioned bucket need versioning in place first.
+    lifecycle = aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=lifecycle_rules(rules, current_prefix=current_prefix),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+    )
+    object_lock = None
+    if rules.object_lock_mode is not None:
+        object_lock = aws.s3.BucketObjectLockConfiguration(
+            f"{name}-object-lock",
+            bucket=bucket.id,
+            object_lock_enabled="Enabled",
+            rule={"default_retention": {"days": rules.days, "mode": rules.object_lock_mode}},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+        )
+    if access_log_bucket is not None:
+        aws.s3.BucketLogging(
+            f"{name}-access-logging",
+            bucket=bucket.id,
+            target_bucket=access_log_bucket,
+            target_prefix=f"{rules.log_class.value}/",
+            opts=on_bucket,
+        )
+    return LogBucket(bucket, public_access_block, lifecycle, object_lock)

@@ -1,0 +1,184 @@
+"""What the infrastructure must be, derived from the workflow bundle alone (pure, no Pulumi).
+
+The program (``infra.stack``) builds resources from these values and the policy pack
+(``infra.policy``) checks resources against the same values, so the two cannot disagree about
+a retention period, an Object Lock mode or a model ARN. Nothing here reads stack config.
+
+Log classes: every bucket the program creates carries the tag ``ai-rollout:log-class`` naming
+which rules apply to it:
+
+    audit_log            redacted invocation logs + gateway request records  (posture audit_log)
+    raw_invocation_logs  Bedrock's unredacted invocation logs, drained at once (raw_invocation_logs)
+    control_plane        flags, releases, evals, state and the control-plane audit chain
+    s3_access_logs       S3 server access logs of the buckets above (posture audit_log; SSE-S3 and
+                         no Object Lock, because S3 cannot deliver access logs otherwise)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from controller.spec import Workflow
+
+__all__ = [
+    "CLOUDWATCH_RETENTION_DAYS",
+    "LOG_CLASS_TAG",
+    "POSTURE_TAG",
+    "SSE_KMS",
+    "SSE_S3",
+    "WORKFLOW_TAG",
+    "BucketRules",
+    "LogClass",
+    "bucket_rules",
+    "cloudwatch_retention_days",
+    "foundation_model_arn",
+    "guardrail_arn",
+    "guardrail_identifier",
+    "is_guardrail_arn",
+    "model_arns",
+    "retention_outputs",
+]
+
+LOG_CLASS_TAG = "ai-rollout:log-class"
+POSTURE_TAG = "ai-rollout:retention-posture"
+WORKFLOW_TAG = "ai-rollout:workflow"
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy); 0 = never expire.
+CLOUDWATCH_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+
+SSE_KMS = "aws:kms"
+SSE_S3 = "AES256"
+
+
+class LogClass(StrEnum):
+    AUDIT_LOG = "audit_log"
+    RAW_INVOCATION_LOGS = "raw_invocation_logs"
+    CONTROL_PLANE = "control_plane"
+    S3_ACCESS_LOGS = "s3_access_logs"
+
+
+@dataclass(frozen=True)
+class BucketRules:
+    """How one class of bucket must be configured, with where each number came from."""
+
+    log_class: LogClass
+    posture: str
+    """Name of the retention posture in ``workflow.yaml`` (``logging.retention.postures``)."""
+    source: str
+    """The standard the posture cites (e.g. an ISS section): what an auditor checks against."""
+    days: int
+    """Expiry of current and noncurrent object versions, and the Object Lock default retention."""
+    object_lock_mode: str | None
+    """``GOVERNANCE`` / ``COMPLIANCE`` as S3 spells it, or None when the bucket is not locked."""
+    sse_algorithm: str
+    """``aws:kms`` (a dedicated customer-managed key) or ``AES256`` (access-log buckets only)."""
+
+
+def bucket_rules(workflow: Workflow) -> dict[LogClass, BucketRules]:
+    """The rules for every log class, from ``workflow.logging.retention``."""
+    retention = workflow.logging.retention
+
+    def rules(log_class: LogClass, which: Any, *, lock: bool, sse: str) -> BucketRules:
+        posture = retention.posture(which)
+        mode = posture.object_lock_mode.upper() if lock and posture.object_lock_mode else None
+        return BucketRules(
+            log_class=log_class,
+            posture=getattr(retention, which),
+            source=posture.source,
+            days=posture.days,
+            object_lock_mode=mode,
+            sse_algorithm=sse,
+        )
+
+    return {
+        LogClass.AUDIT_LOG: rules(LogClass.AUDIT_LOG, "audit_log", lock=True, sse=SSE_KMS),
+        # Drained (deleted) right after redaction, so it cannot be locked; its posture is short.
+        LogClass.RAW_INVOCATION_LOGS: rules(
+            LogClass.RAW_INVOCATION_LOGS, "raw_invocation_logs", lock=False, sse=SSE_KMS
+        ),
+        LogClass.CONTROL_PLANE: rules(LogClass.CONTROL_PLANE, "control_plane", lock=True, sse=SSE_KMS),
+        # S3 server access logging delivers only to SSE-S3 buckets without default retention.
+        LogClass.S3_ACCESS_LOGS: rules(LogClass.S3_ACCESS_LOGS, "audit_log", lock=False, sse=SSE_S3),
+    }
+
+
+def cloudwatch_retention_days(days: int) -> int:
+    """The smallest retention CloudWatch Logs accepts that keeps logs at least ``days`` days.
+
+    A posture longer than CloudWatch's longest finite period (3653 days) maps to 0, which
+    CloudWatch reads as "never expire": keeping longer than asked is the safe side.
+    """
+    if days < 1:
+        raise ValueError(f"retention must be at least one day, got {days}")
+    return next((allowed for allowed in CLOUDWATCH_RETENTION_DAYS if allowed >= days), 0)
+
+
+def foundation_model_arn(region: str, model_id: str) -> str:
+    return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
+
+
+def _bedrock_region(workflow: Workflow) -> str:
+    region = workflow.surface.endpoint.region
+    if not region:
+        raise ValueError("the workflow's surface.endpoint has no region; Bedrock needs one")
+    return region
+
+
+def model_arns(workflow: Workflow) -> tuple[str, ...]:
+    """The sanctioned models (``surface.models``) as foundation-model ARNs, in bundle order."""
+    region = _bedrock_region(workflow)
+    return tuple(foundation_model_arn(region, m.id) for m in workflow.surface.models)
+
+
+def guardrail_arn(workflow: Workflow, account_id: str) -> str | None:
+    """The guardrail's ARN (the resource ``bedrock:ApplyGuardrail`` is granted on), or None."""
+    guardrail = workflow.surface.guardrail
+    if guardrail is None:
+        return None
+    if guardrail.id.startswith("arn:"):
+        return guardrail.id
+    return f"arn:aws:bedrock:{_bedrock_region(workflow)}:{account_id}:guardrail/{guardrail.id}"
+
+
+def guardrail_identifier(workflow: Workflow, account_id: str) -> str | None:
+    """The value of the ``bedrock:GuardrailIdentifier`` condition key: ``<guardrail ARN>:<version>``."""
+    arn = guardrail_arn(workflow, account_id)
+    guardrail = workflow.surface.guardrail
+    return None if arn is None or guardrail is None else f"{arn}:{guardrail.version}"
+
+
+def is_guardrail_arn(workflow: Workflow, value: str, *, with_version: bool = False) -> bool:
+    """Whether ``value`` is the bundle's guardrail ARN in any account (the pack has no account)."""
+    guardrail = workflow.surface.guardrail
+    if guardrail is None:
+        return False
+    if guardrail.id.startswith("arn:"):
+        expected = re.escape(guardrail.id)
+    else:
+        expected = (
+            rf"arn:aws:bedrock:{re.escape(_bedrock_region(workflow))}:\d{{12}}:guardrail/"
+            rf"{re.escape(guardrail.id)}"
+        )
+    if with_version:
+        expected += rf":{re.escape(guardrail.version)}"
+    return re.fullmatch(expected, value) is not None
+
+
+def retention_outputs(workflow: Workflow) -> dict[str, dict[str, Any]]:
+    """Per log class: posture name, source, days, Object Lock mode and CloudWatch equivalent."""
+    return {
+        rules.log_class.value: {
+            "posture": rules.posture,
+            "source": rules.source,
+            "days": rules.days,
+            "object_lock_mode": rules.object_lock_mode,
+            "encryption": rules.sse_algorithm,
+        }
+        for rules in bucket_rules(workflow).values()
+    }

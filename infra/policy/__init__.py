@@ -1,0 +1,1 @@
+"""The ai-rollout policy pack: ``policies`` (importable, testable) and ``__main__`` (the pack)."""

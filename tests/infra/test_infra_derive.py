@@ -1,0 +1,100 @@
+"""infra.derive: every number and ARN the stack uses, from the bundle alone."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from infra import derive
+from infra.derive import LogClass
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [(1, 1), (2, 3), (30, 30), (366, 400), (400, 400), (401, 545), (2555, 2557), (3653, 3653),
+     (3654, 0)],
+)  # fmt: skip
+def test_cloudwatch_retention_is_the_smallest_allowed_value_at_least_the_posture(days, expected):
+    assert derive.cloudwatch_retention_days(days) == expected
+
+
+def test_cloudwatch_retention_refuses_nonsense():
+    with pytest.raises(ValueError):
+        derive.cloudwatch_retention_days(0)
+
+
+def test_bucket_rules_come_from_the_retention_postures(bundle):
+    retention = bundle.workflow.logging.retention
+    rules = derive.bucket_rules(bundle.workflow)
+    for log_class, which, locked in [
+        (LogClass.AUDIT_LOG, "audit_log", True),
+        (LogClass.RAW_INVOCATION_LOGS, "raw_invocation_logs", False),
+        (LogClass.CONTROL_PLANE, "control_plane", True),
+        (LogClass.S3_ACCESS_LOGS, "audit_log", False),
+    ]:
+        posture = retention.posture(which)
+        r = rules[log_class]
+        assert (r.posture, r.days, r.source) == (getattr(retention, which), posture.days, posture.source)
+        expected_mode = posture.object_lock_mode.upper() if locked else None
+        assert r.object_lock_mode == expected_mode
+    assert rules[LogClass.S3_ACCESS_LOGS].sse_algorithm == "AES256"
+    assert {rules[c].sse_algorithm for c in LogClass if c is not LogClass.S3_ACCESS_LOGS} == {"aws:kms"}
+
+
+def test_model_arns_are_built_from_the_models_and_the_endpoint_region(bundle):
+    wf = bundle.workflow
+    assert derive.model_arns(wf) == tuple(
+        f"arn:aws:bedrock:{wf.surface.endpoint.region}::foundation-model/{m.id}" for m in wf.surface.models
+    )
+
+
+def test_guardrail_arn_and_identifier(bundle):
+    wf = bundle.workflow
+    g = wf.surface.guardrail
+    arn = f"arn:aws:bedrock:{wf.surface.endpoint.region}:123456789012:guardrail/{g.id}"
+    assert derive.guardrail_arn(wf, "123456789012") == arn
+    assert derive.guardrail_identifier(wf, "123456789012") == f"{arn}:{g.version}"
+    assert derive.is_guardrail_arn(wf, arn.replace("123456789012", "210987654321"))
+    assert derive.is_guardrail_arn(wf, f"{arn}:{g.version}", with_version=True)
+    assert not derive.is_guardrail_arn(wf, f"{arn}:{g.version}")
+    assert not derive.is_guardrail_arn(wf, arn.replace(g.id, "gr-other"))
+
+
+def test_no_guardrail_means_none(bundle):
+    wf = bundle.workflow.model_copy(
+        update={"surface": bundle.workflow.surface.model_copy(update={"guardrail": None})}
+    )
+    assert derive.guardrail_arn(wf, "123456789012") is None
+    assert derive.guardrail_identifier(wf, "123456789012") is None
+    assert not derive.is_guardrail_arn(wf, "arn:aws:bedrock:eu-west-1:123456789012:guardrail/x")
+
+
+def _literals(path: Path) -> tuple[set[int], set[str]]:
+    """Int and str constants in a module, except CloudWatch's own list of allowed periods."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "CLOUDWATCH_RETENTION_DAYS" for t in node.targets
+        ):
+            skip |= {id(n) for n in ast.walk(node.value)}
+    ints = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) is int
+            and id(n) not in skip}  # fmt: skip
+    strs = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return ints, strs
+
+
+def test_infra_code_writes_no_retention_number_model_id_or_idp_value(bundle):
+    wf = bundle.workflow
+    days = {p.days for p in wf.logging.retention.postures.values() if p.days > 1}
+    values = [m.id for m in wf.surface.models] + [wf.sso.idp.issuer, wf.sso.idp.audience]
+    values += [wf.surface.guardrail.id] if wf.surface.guardrail else []
+    for path in sorted(INFRA.rglob("*.py")):
+        ints, strs = _literals(path)
+        assert not ints & days, f"{path}: retention days {ints & days} written in code"
+        for text in strs:
+            assert not any(v in text for v in values), f"{path}: bundle value written in code: {text!r}"

@@ -1,0 +1,274 @@
+"""The policy pack: the program's own resources pass; each policy catches a deliberate break.
+
+Validate functions are called directly with pulumi-policy's own argument types
+(``ResourceValidationArgs``, ``StackValidationArgs`` of ``PolicyResource``) built from the
+resources the mocked program registered (props = what the mock answered: inputs + outputs,
+camelCase as the engine sends them). No ``PolicyPack`` is built: that starts a server.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra.policy.policies import Expectations, make_policies
+
+WF = "internal-docs-qa"
+ALL_POLICIES = [
+    "buckets-classified",
+    "log-buckets-kms-encrypted",
+    "log-buckets-versioned",
+    "log-buckets-object-locked",
+    "log-buckets-retention",
+    "log-buckets-public-access-blocked",
+    "log-buckets-tls-only",
+    "function-roles-no-wildcards",
+    "gateway-routes-behind-jwt",
+    "model-access-sanctioned-only",
+    "no-iam-users-or-access-keys",
+]
+
+
+def _opts() -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+        custom_timeouts=None, additional_secret_outputs=[], parent=None,
+    )  # fmt: skip
+
+
+def resource(type_: str, name: str, props: dict[str, Any]) -> PolicyResource:
+    urn = f"urn:pulumi:test::ai-rollout::{type_}::{name}"
+    return PolicyResource(type_, props, urn, name, _opts(), None, None, [], {})
+
+
+def violations(policy: Any, resources: list[PolicyResource]) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append((message, urn))
+
+    if isinstance(policy, StackValidationPolicy):
+        policy.validate(StackValidationArgs(resources), report)
+    else:
+        for r in resources:
+            args = ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None)
+            policy.validate(args, report)
+    return found
+
+
+@pytest.fixture(scope="module")
+def pack(bundle) -> dict[str, Any]:
+    return {p.name: p for p in make_policies(Expectations.from_workflow(bundle.workflow))}
+
+
+@pytest.fixture
+def stack(program) -> list[PolicyResource]:
+    """The program's custom resources, deep-copied so a test may break them."""
+    return [resource(r.type, r.name, copy.deepcopy(r.outputs)) for r in program.resources if r.custom]
+
+
+def named(stack: list[PolicyResource], name: str) -> PolicyResource:
+    (found,) = [r for r in stack if r.name == name]
+    return found
+
+
+def config_for(stack: list[PolicyResource], type_: str, bucket_prefix: str) -> PolicyResource:
+    bucket = named(stack, f"{bucket_prefix}-bucket").props["bucket"]
+    (found,) = [r for r in stack if r.resource_type == type_ and r.props.get("bucket") == bucket]
+    return found
+
+
+def edit_policy(r: PolicyResource, key: str, change: Callable[[dict], None]) -> None:
+    doc = json.loads(r.props[key])
+    change(doc)
+    r.props[key] = json.dumps(doc)
+
+
+def test_the_pack_has_every_policy_and_all_are_mandatory(pack):
+    assert list(pack) == ALL_POLICIES
+    assert {p.enforcement_level for p in pack.values()} == {EnforcementLevel.MANDATORY}
+    kinds = {name: type(p) for name, p in pack.items()}
+    assert kinds["log-buckets-object-locked"] is StackValidationPolicy
+    assert kinds["no-iam-users-or-access-keys"] is ResourceValidationPolicy
+
+
+def test_expectations_come_from_the_bundle(bundle):
+    expect = Expectations.from_workflow(bundle.workflow)
+    assert expect.buckets["audit_log"].days == bundle.workflow.logging.retention.posture("audit_log").days
+    assert expect.issuer == bundle.workflow.sso.idp.issuer
+    assert len(expect.model_arns) == len(bundle.workflow.surface.models)
+
+
+@pytest.mark.parametrize("name", ALL_POLICIES)
+def test_the_programs_resources_pass_every_policy(pack, stack, name):
+    assert violations(pack[name], stack) == []
+
+
+# --- one deliberate break per policy ----------------------------------------------------------
+
+
+def test_buckets_classified(pack, stack):
+    bucket = named(stack, f"{WF}-audit-log-bucket")
+    bucket.props["objectLockEnabled"] = False
+    named(stack, f"{WF}-flag-store-bucket").props["tags"]["ai-rollout:retention-posture"] = "other"
+    del named(stack, f"{WF}-raw-invocation-logs-bucket").props["tags"]["ai-rollout:log-class"]
+    found = [m for m, _ in violations(pack["buckets-classified"], stack)]
+    assert len(found) == 3, found
+    assert any("must be created with Object Lock enabled" in m for m in found)
+    assert any("keeps control_plane under posture" in m for m in found)
+    assert any("has no known ai-rollout:log-class tag" in m for m in found)
+
+
+def test_log_buckets_kms_encrypted(pack, stack):
+    sse = config_for(stack, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                     "BucketServerSideEncryptionConfiguration", f"{WF}-audit-log")  # fmt: skip
+    sse.props["rules"][0]["applyServerSideEncryptionByDefault"] = {"sseAlgorithm": "AES256"}
+    found = violations(pack["log-buckets-kms-encrypted"], stack)
+    assert [m for m, _ in found] == [f"audit_log bucket '{WF}-audit-log-bucket': default encryption must be aws:kms"]
+    assert found[0][1] == named(stack, f"{WF}-audit-log-bucket").urn
+
+
+def test_log_buckets_kms_encrypted_needs_the_key(pack, stack):
+    sse = config_for(stack, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                     "BucketServerSideEncryptionConfiguration", f"{WF}-flag-store")  # fmt: skip
+    del sse.props["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    (found,) = violations(pack["log-buckets-kms-encrypted"], stack)
+    assert "kmsMasterKeyId" in found[0]
+
+
+def test_log_buckets_versioned(pack, stack):
+    versioning = config_for(stack, "aws:s3/bucketVersioning:BucketVersioning", f"{WF}-raw-invocation-logs")
+    versioning.props["versioningConfiguration"]["status"] = "Suspended"
+    (found,) = violations(pack["log-buckets-versioned"], stack)
+    assert "versioning must be Enabled" in found[0]
+
+
+def test_log_buckets_object_locked_with_the_postures_days_and_mode(pack, stack, bundle):
+    lock = config_for(stack, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                      f"{WF}-audit-log")  # fmt: skip
+    lock.props["rule"]["defaultRetention"]["days"] = 30
+    flags_lock = config_for(stack, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                            f"{WF}-flag-store")  # fmt: skip
+    stack.remove(flags_lock)
+    found = [m for m, _ in violations(pack["log-buckets-object-locked"], stack)]
+    audit = bundle.workflow.logging.retention.posture("audit_log")
+    assert len(found) == 2, found
+    assert any(f"must be {audit.object_lock_mode.upper()} for {audit.days} days" in m for m in found)
+    assert any(m.startswith("control_plane bucket") and "no Object Lock configuration" in m for m in found)
+
+
+def test_log_buckets_object_locked_mode(pack, stack):
+    lock = config_for(stack, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                      f"{WF}-audit-log")  # fmt: skip
+    lock.props["rule"]["defaultRetention"]["mode"] = "COMPLIANCE"  # the bundle says governance
+    assert len(violations(pack["log-buckets-object-locked"], stack)) == 1
+
+
+def test_log_buckets_retention(pack, stack, bundle):
+    lifecycle = config_for(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                           f"{WF}-audit-log")  # fmt: skip
+    lifecycle.props["rules"][0]["expiration"]["days"] = 30
+    raw = config_for(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                     f"{WF}-raw-invocation-logs")  # fmt: skip
+    raw.props["rules"] = [r for r in raw.props["rules"] if "noncurrentVersionExpiration" not in r]
+    found = [m for m, _ in violations(pack["log-buckets-retention"], stack)]
+    assert len(found) == 2, found
+    assert any("current after 30 days" in m for m in found)
+    assert any(m.startswith("raw_invocation_logs") and "noncurrent versions" in m for m in found)
+
+
+def test_log_buckets_public_access_blocked(pack, stack):
+    pab = config_for(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{WF}-audit-log")
+    pab.props["blockPublicPolicy"] = False
+    (found,) = violations(pack["log-buckets-public-access-blocked"], stack)
+    assert "blockPublicPolicy" in found[0]
+
+
+def test_log_buckets_tls_only(pack, stack):
+    policy = config_for(stack, "aws:s3/bucketPolicy:BucketPolicy", f"{WF}-audit-log-access-logs")
+    edit_policy(policy, "policy", lambda d: d.update(
+        Statement=[s for s in d["Statement"] if s["Sid"] != "DenyInsecureTransport"]))  # fmt: skip
+    (found,) = violations(pack["log-buckets-tls-only"], stack)
+    assert found[0].startswith("s3_access_logs bucket") and "aws:SecureTransport" in found[0]
+
+
+def test_function_roles_no_wildcards(pack, stack):
+    policy = named(stack, f"{WF}-redaction-policy")
+    edit_policy(policy, "policy", lambda d: d["Statement"].append(
+        {"Sid": "Oops", "Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}))  # fmt: skip
+    stack.append(resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin",
+                          {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))  # fmt: skip
+    found = [m for m, _ in violations(pack["function-roles-no-wildcards"], stack)]
+    assert any("Oops: wildcard action 's3:*'" in m for m in found)
+    assert any("Oops: wildcard resource '*'" in m for m in found)
+    assert any("'admin'" in m and "managed policy" in m for m in found)
+
+
+def test_gateway_routes_behind_jwt(pack, stack):
+    (route,) = [r for r in stack if r.resource_type == "aws:apigatewayv2/route:Route"]
+    route.props["authorizationType"] = "NONE"
+    (authorizer,) = [r for r in stack if r.resource_type == "aws:apigatewayv2/authorizer:Authorizer"]
+    authorizer.props["jwtConfiguration"]["issuer"] = "https://accounts.google.com"
+    authorizer.props["jwtConfiguration"]["audiences"].append("someone-else")
+    found = [m for m, _ in violations(pack["gateway-routes-behind-jwt"], stack)]
+    assert len(found) == 3, found
+    assert any("'POST /v1/ask' must use the JWT authorizer" in m for m in found)
+    assert any("issuer 'https://accounts.google.com'" in m for m in found)
+    assert any("audiences" in m for m in found)
+
+
+def test_model_access_sanctioned_only(pack, stack):
+    gateway = named(stack, f"{WF}-gateway-policy")
+
+    def widen(doc: dict) -> None:
+        allow = next(s for s in doc["Statement"] if s["Sid"] == "InvokeSanctionedModelsThroughGuardrail")
+        allow["Resource"].append("arn:aws:bedrock:eu-west-1::foundation-model/meta.llama3-70b-instruct-v1:0")
+        del allow["Condition"]
+
+    edit_policy(gateway, "policy", widen)
+    sso = named(stack, f"{WF}-sso-model-access")
+    edit_policy(sso, "inlinePolicy", lambda d: d["Statement"].append(
+        {"Sid": "Console", "Effect": "Allow", "Action": ["bedrock:ListFoundationModels"],
+         "Resource": ["*"]}))  # fmt: skip
+    found = [m for m, _ in violations(pack["model-access-sanctioned-only"], stack)]
+    assert len(found) == 3, found
+    assert any("outside the sanctioned ARNs" in m and "meta.llama3" in m for m in found)
+    assert any("must require the bundle's guardrail" in m for m in found)
+    assert any("Console: bedrock actions beyond invoke" in m for m in found)
+
+
+def test_no_iam_users_or_access_keys(pack, stack):
+    stack.append(resource("aws:iam/user:User", "ci-bot", {"name": "ci-bot"}))
+    stack.append(resource("aws:iam/accessKey:AccessKey", "ci-bot-key", {"user": "ci-bot"}))
+    found = [m for m, _ in violations(pack["no-iam-users-or-access-keys"], stack)]
+    assert len(found) == 2 and all("no IAM users or long-lived keys" in m for m in found)
+
+
+def test_an_unclassified_bucket_is_caught(pack, stack):
+    stack.append(resource("aws:s3/bucket:Bucket", "scratch", {"bucket": "scratch", "tags": {}}))
+    (found,) = violations(pack["buckets-classified"], stack)
+    assert "'scratch' has no known ai-rollout:log-class tag" in found[0]
+
+
+def test_the_pack_entry_point_builds_its_policies_from_the_bundle():
+    """``__main__`` is only ever run by the CLI (it starts a server); check what it would run."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "infra" / "policy" / "__main__.py").read_text()
+    calls = {n.func.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)}  # fmt: skip
+    assert {"PolicyPack", "make_policies", "load_bundle", "find_bundle"} <= calls
