@@ -5,7 +5,7 @@ VENV := .venv
 INFRA_VENV := .venv-infra
 STATE ?= .rollout/demo
 
-.PHONY: demo test test-main test-infra lint setup setup-infra bench clean
+.PHONY: demo test test-main test-infra lint setup setup-infra build-lambda bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test-infra: $(INFRA_VENV)/.installed
 	$(INFRA_VENV)/bin/python -m pytest --confcutdir=tests/infra tests/infra
 
 test: lint test-main test-infra
+
+build-lambda: $(INFRA_VENV)/.installed
+	$(INFRA_VENV)/bin/python -m infra.build_archive --out build/lambda.zip
 
 bench: $(VENV)/.installed
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
