@@ -222,22 +222,13 @@ def release_show(
 ) -> None:
     """Show a stored release's manifest (verified against its digest)."""
     from controller.errors import InvalidInput
-    from controller.release import (
-        build_manifest,
-        load_release,
-        model_choice,
-        release_digest,
-        resolve_digest,
-    )
+    from controller.release import current_digest, load_release, model_choice, resolve_digest
     from controller.runtime import open_local_store
 
     store = open_local_store(settings(ctx).state)
     if digest is None:
         bundle = load(workflow)
-        from controller.release import _snapshot_files
-
-        manifest = build_manifest(bundle, model_choice(bundle.workflow, adapter), _snapshot_files(bundle))
-        digest = release_digest(manifest)
+        digest = current_digest(bundle, model_choice(bundle.workflow, adapter))
         if store.get(f"releases/{digest}/manifest.json") is None:
             raise InvalidInput(
                 f"the current bundle's release {digest[:12]} is not stored yet; run `rollout release create`."
@@ -434,6 +425,15 @@ def redactor_for(workflow: Any) -> Any:
         for d in resolve_detectors(forbidden.detectors, db.patterns):
             detectors.setdefault(d.id, d)
     return Redactor(tuple(detectors.values()), {f.category.value: f.action for f in db.forbidden})
+
+
+def _register_subcommands() -> None:
+    from controller.cli_eval import eval_app
+
+    app.add_typer(eval_app, name="eval")
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -232,6 +232,10 @@ class Gateway:
             model=release.model.model_id, reason="answered",
         )
 
+    def release(self, digest: str) -> Release:
+        """The release exactly as served: loaded, verified once and cached by digest."""
+        return self._served(digest).release
+
     # --- helpers ------------------------------------------------------------------------------
 
     def _fallback(self, rec: dict[str, Any], decision: Decision, reason: str) -> AskResponse:

@@ -40,6 +40,7 @@ __all__ = [
     "build_manifest",
     "canonical_json",
     "create_release",
+    "current_digest",
     "list_releases",
     "load_release",
     "model_choice",
@@ -137,6 +138,11 @@ def build_manifest(bundle: Bundle, model: ModelChoice, files: Mapping[str, bytes
 
 def release_digest(manifest: Mapping[str, Any]) -> str:
     return sha256(canonical_json(manifest))
+
+
+def current_digest(bundle: Bundle, model: ModelChoice) -> str:
+    """The digest ``create_release`` would give the bundle as it is now, without storing it."""
+    return release_digest(build_manifest(bundle, model, _snapshot_files(bundle)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,267 @@
+"""``rollout eval``: run the golden set against a release, show and list stored results.
+
+Registered in ``controller.cli`` as ``app.add_typer(eval_app, name="eval")``. Exit codes:
+0 PASS, 3 FAIL (``Refused``), 2 a result that fails verification or a bad argument.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(
+    help="Golden-set evals: judge one release (by digest) and keep the result as evidence.",
+    no_args_is_help=True,
+)
+
+# Option objects are shared with controller.cli; imported lazily in the commands to avoid an
+# import cycle (cli registers this module), so the options are declared here again.
+_WorkflowOption = typer.Option(
+    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
+)
+_JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+_AdapterOption = typer.Option(
+    None,
+    "--adapter",
+    envvar="ROLLOUT_MODEL_ADAPTER",
+    help="Model adapter of the current bundle's release: the bundle's endpoint (default) or 'local'.",
+)
+_ReleaseOption = typer.Option(
+    None, "--release", help="Release digest or unique prefix (default: the current bundle's release)."
+)
+
+
+def _reports_errors(fn: Any) -> Any:
+    from controller.cli import reports_errors
+
+    return reports_errors(fn)
+
+
+def _current_digest(workflow: Path | None, adapter: str | None) -> str:
+    from controller.cli import load
+    from controller.release import current_digest, model_choice
+
+    bundle = load(workflow)
+    return current_digest(bundle, model_choice(bundle.workflow, adapter))
+
+
+@eval_app.command("run")
+def run(
+    ctx: typer.Context,
+    workflow: Path | None = _WorkflowOption,
+    release: str | None = typer.Option(
+        None,
+        "--release",
+        help="Judge this stored release (digest or unique prefix) instead of the current bundle's; "
+        "--adapter is then ignored (a release names its own model).",
+    ),
+    adapter: str | None = _AdapterOption,
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=64, help="Cases run at once."),
+    case_timeout: float = typer.Option(120.0, "--case-timeout", min=0.1, help="Seconds before a case fails."),
+    operator: str | None = typer.Option(None, "--operator", help="Who ran it (default: the OS user)."),
+    json_output: bool = _JsonOption,
+) -> None:
+    """Run the golden set through the gateway against one release; store the result under its digest."""
+    _reports_errors(_run)(
+        ctx,
+        workflow=workflow,
+        release=release,
+        adapter=adapter,
+        concurrency=concurrency,
+        case_timeout=case_timeout,
+        operator=operator,
+        json_output=json_output,
+    )
+
+
+def _run(
+    ctx: typer.Context,
+    *,
+    workflow: Path | None,
+    release: str | None,
+    adapter: str | None,
+    concurrency: int,
+    case_timeout: float,
+    operator: str | None,
+    json_output: bool,
+) -> None:
+    from controller.cli import load, settings
+    from controller.devidp import DevIdp
+    from controller.errors import Refused
+    from controller.evals import Outcome, run_eval
+    from controller.release import create_release, model_choice, resolve_digest
+    from controller.runtime import StatePaths, build_gateway, open_local_store
+
+    state = settings(ctx).state
+    bundle = load(workflow)
+    store = open_local_store(state)
+    if release:
+        digest = resolve_digest(store, release)
+    else:
+        digest, _ = create_release(store, bundle, model_choice(bundle.workflow, adapter))
+    idp = DevIdp(StatePaths(state).idp)
+    idp.ensure()
+    gateway = build_gateway(bundle, state, store=store)
+    try:
+        result = run_eval(
+            gateway, digest, minter=idp, store=store, concurrency=concurrency,
+            case_timeout_s=case_timeout, operator=operator,
+        )
+    finally:
+        gateway.sink.close()
+        close = getattr(gateway.flags, "close", None)
+        if close is not None:
+            close()
+    if json_output:
+        _print_json({"ok": result.passed, "key": result.key, "result": result.raw})
+        if result.verdict is Outcome.FAIL:
+            raise typer.Exit(Refused.exit_code)  # one JSON document on stdout, not two
+        return
+    _render(result)
+    if result.verdict is Outcome.FAIL:
+        raise Refused(
+            f"eval of release {digest[:12]} FAILED: {'; '.join(result.reasons)}. "
+            f"The result is stored as {result.key}; this release may not be promoted."
+        )
+
+
+@eval_app.command("show")
+def show(
+    ctx: typer.Context,
+    release: str | None = _ReleaseOption,
+    workflow: Path | None = _WorkflowOption,
+    adapter: str | None = _AdapterOption,
+    json_output: bool = _JsonOption,
+) -> None:
+    """Show the latest verified result of a release."""
+    _reports_errors(_show)(ctx, release=release, workflow=workflow, adapter=adapter, json_output=json_output)
+
+
+def _show(
+    ctx: typer.Context, *, release: str | None, workflow: Path | None, adapter: str | None, json_output: bool
+) -> None:
+    from controller.cli import settings
+    from controller.errors import InvalidInput
+    from controller.evals import latest_result
+    from controller.release import resolve_digest
+    from controller.runtime import open_local_store
+
+    store = open_local_store(settings(ctx).state)
+    digest = resolve_digest(store, release) if release else _current_digest(workflow, adapter)
+    result = latest_result(store, digest)
+    if result is None:
+        raise InvalidInput(f"release {digest[:12]} has no eval result; run `rollout eval run`.")
+    if json_output:
+        _print_json({"ok": result.passed, "key": result.key, "result": result.raw})
+        return
+    _render(result)
+
+
+@eval_app.command("list")
+def list_(ctx: typer.Context, json_output: bool = _JsonOption) -> None:
+    """List every stored result (each re-verified): release, time, verdict, rates."""
+    _reports_errors(_list)(ctx, json_output=json_output)
+
+
+def _list(ctx: typer.Context, *, json_output: bool) -> None:
+    from controller.cli import out, settings
+    from controller.evals import list_all_results
+    from controller.runtime import open_local_store
+
+    results = list_all_results(open_local_store(settings(ctx).state))
+    if json_output:
+        _print_json(
+            {
+                "results": [
+                    {
+                        "key": r.key,
+                        "digest": r.digest,
+                        "finished_at": r.finished_at.isoformat(),
+                        "verdict": r.verdict.value,
+                        "rates": r.rates,
+                        "operator": r.operator,
+                        "model": r.model,
+                    }
+                    for r in results
+                ]
+            }
+        )
+        return
+    table = Table(title="eval results")
+    for column in ("release", "finished (UTC)", "verdict", "rates", "model", "operator"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            r.digest[:12],
+            r.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _coloured(r.verdict.value),
+            ", ".join(f"{k} {v:.0%}" for k, v in r.rates.items()),
+            f"{r.model['adapter']}: {r.model['id']}",
+            r.operator,
+        )
+    out.print(table)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _print_json(data: Any) -> None:
+    from controller.cli import print_json
+
+    print_json(data)
+
+
+def _coloured(verdict: str) -> str:
+    return f"[bold {'green' if verdict == 'PASS' else 'red'}]{verdict}[/]"
+
+
+def _render(result: Any) -> None:
+    from rich.markup import escape
+
+    from controller.cli import out
+
+    raw = result.raw
+    cases = Table(title=f"eval of release {result.digest[:12]} ({raw['workflow']})")
+    cases.add_column("case (by category)", overflow="fold")
+    for column in ("result", "decision", "ms"):
+        cases.add_column(column)
+    previous = None
+    for c in raw["cases"]:
+        if previous is not None and c["category"] != previous:
+            cases.add_section()
+        previous = c["category"]
+        cases.add_row(
+            c["id"], _coloured("PASS" if c["passed"] else "FAIL"), c["decision"],
+            f"{c['latency_ms']:.0f}",
+        )
+    out.print(cases)
+    for c in raw["cases"]:
+        for ch in c["checks"]:
+            if not ch["passed"]:
+                detail = f": {ch['detail']}" if ch["detail"] else ""
+                out.print(
+                    f"[red]FAIL[/] {c['id']} ({c['category']}) {escape(ch['expectation'])}{escape(detail)}",
+                    highlight=False,
+                )
+    rates = Table(title="by category")
+    for column in ("category", "passed", "rate", "threshold", "ok"):
+        rates.add_column(column)
+    for name, c in raw["categories"].items():
+        rates.add_row(
+            name, f"{c['passed']}/{c['total']}", f"{c['rate']:.0%}", f"{c['threshold']:.0%}",
+            "yes" if c["ok"] else "[red]no[/]",
+        )
+    out.print(rates)
+    env = raw["environment"]
+    out.print(
+        f"verdict {_coloured(result.verdict.value)}  model {escape(env['model']['adapter'])}: "
+        f"{escape(env['model']['id'])}  operator {escape(env['operator'])}  "
+        f"finished {raw['finished_at']}  package {env['package_version']}",
+        highlight=False,
+    )
+    out.print(f"stored as {escape(result.key)}", highlight=False)
