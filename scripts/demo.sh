@@ -18,21 +18,28 @@ rollout policy | head -40
 echo "... (rollout policy prints the whole page)"
 
 step "3. Snapshot the bundle as a release (content-addressed; same content, same digest)"
-rollout release create --point-flag internal
+rollout release create
 rollout release show
 
-step "4. An internal user (group ai-pilot) is answered, with citations, through the full gateway path"
+step "4. Run the golden-set eval on exactly that release; the result is stored under its digest"
+rollout eval run
+rollout eval list
+
+step "5. Serve it to the internal cohort (local convenience until 'rollout promote' lands)"
+rollout release create --point-flag internal
+
+step "6. An internal user (group ai-pilot) is answered, with citations, through the full gateway path"
 rollout ask --as alice.moreau@corp.example --groups eng,ai-pilot "How quickly must the primary on-call acknowledge a page?"
 
-step "5. An engineer outside the internal cohort gets the documented fallback"
+step "7. An engineer outside the internal cohort gets the documented fallback"
 rollout ask --as ben.okoro@corp.example --groups eng "How quickly must the primary on-call acknowledge a page?"
 
-step "6. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
+step "8. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
 rollout ask --as alice.moreau@corp.example --groups eng,ai-pilot \
   "deploy fails with aws_access_key_id AKIA""FAKE2TESTKEY7DOC, which role do I need?" || echo "(exit $? : blocked)"
 
-step "7. A personal account is refused before anything else happens"
+step "9. A personal account is refused before anything else happens"
 rollout ask --as alice.moreau@gmail.com --groups eng,ai-pilot "What is the VPN address?" || echo "(exit $? : refused)"
 
-step "8. The request audit trail: one record per request, redacted, subjects pseudonymous"
+step "10. The request audit trail: one record per request, redacted, subjects pseudonymous"
 tail -n 4 "$STATE"/requests/*.jsonl | cut -c1-220
