@@ -48,6 +48,7 @@ JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout
 @dataclass
 class Settings:
     state: Path
+    store_url: str | None = None
 
 
 @app.callback()
@@ -56,12 +57,28 @@ def _global(
     state: Path = typer.Option(
         Path(".rollout"), "--state", envvar="ROLLOUT_STATE", help="State directory (env ROLLOUT_STATE)."
     ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        envvar="ROLLOUT_STORE",
+        help="Store for releases, evals, state and the audit chain: a directory, file:///dir or "
+        "s3://bucket/prefix (env ROLLOUT_STORE; default: the state directory).",
+    ),
 ) -> None:
-    ctx.obj = Settings(state=state)
+    ctx.obj = Settings(state=state, store_url=store)
 
 
 def settings(ctx: typer.Context) -> Settings:
     return ctx.find_object(Settings) or Settings(state=Path(os.environ.get("ROLLOUT_STATE", ".rollout")))
+
+
+def state_store(ctx: typer.Context) -> Any:
+    """The one store every command uses: ``--store`` / ROLLOUT_STORE, else the state directory."""
+    from controller.adapters import open_store
+    from controller.runtime import open_local_store
+
+    s = settings(ctx)
+    return open_store(s.store_url) if s.store_url else open_local_store(s.state)
 
 
 def print_json(data: Any) -> None:
@@ -171,44 +188,20 @@ def release_create(
     ctx: typer.Context,
     workflow: Path | None = WorkflowOption,
     adapter: str | None = AdapterOption,
-    point_flag: str | None = typer.Option(
-        None,
-        "--point-flag",
-        help="Local use only: serve the new release to this cohort (internal|limited|general) "
-        "by rewriting the live flag document. `rollout promote` replaces this.",
-    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Snapshot the current bundle into the state store (same content, same digest)."""
     from controller.release import create_release, load_release, model_choice
-    from controller.runtime import open_local_store
 
     bundle = load(workflow)
-    store = open_local_store(settings(ctx).state)
+    store = state_store(ctx)
     digest, created = create_release(store, bundle, model_choice(bundle.workflow, adapter))
     release = load_release(store, digest)
-    if point_flag:
-        _point_flag(ctx, bundle, point_flag, digest)
     if json_output:
-        print_json({"ok": True, "created": created, **_release_dict(release), "served_to": point_flag})
+        print_json({"ok": True, "created": created, **_release_dict(release)})
         return
     verb = "created" if created else "already stored"
     out.print(f"release [bold]{digest}[/] {verb} ({release.model.adapter}: {release.model.model_id})")
-    if point_flag:
-        out.print(f"live flags now serve it to the [bold]{point_flag}[/] cohort")
-
-
-def _point_flag(ctx: typer.Context, bundle: Bundle, cohort: str, digest: str) -> None:
-    from controller.errors import InvalidInput
-    from controller.flags import render_flag_document, write_flag_document
-    from controller.runtime import StatePaths
-
-    names = [c.name for c in bundle.workflow.rollout.cohorts]
-    if cohort not in names:
-        raise InvalidInput(f"--point-flag {cohort!r}: choose one of {', '.join(names)}.")
-    served = {name: digest for name in names[: names.index(cohort) + 1]}
-    doc = render_flag_document(bundle.workflow, served, killed=False)
-    write_flag_document(StatePaths(settings(ctx).state).flags(bundle.id), doc)
 
 
 @release_app.command("show")
@@ -223,9 +216,8 @@ def release_show(
     """Show a stored release's manifest (verified against its digest)."""
     from controller.errors import InvalidInput
     from controller.release import current_digest, load_release, model_choice, resolve_digest
-    from controller.runtime import open_local_store
 
-    store = open_local_store(settings(ctx).state)
+    store = state_store(ctx)
     if digest is None:
         bundle = load(workflow)
         digest = current_digest(bundle, model_choice(bundle.workflow, adapter))
@@ -256,9 +248,8 @@ def release_show(
 def release_list(ctx: typer.Context, json_output: bool = JsonOption) -> None:
     """List stored releases."""
     from controller.release import list_releases
-    from controller.runtime import open_local_store
 
-    digests = list_releases(open_local_store(settings(ctx).state))
+    digests = list_releases(state_store(ctx))
     if json_output:
         print_json({"releases": digests})
         return
@@ -333,7 +324,7 @@ def ask(
     bundle = load(workflow)
     if as_email is not None:
         token = _mint(ctx, bundle, as_email, groups)
-    gateway = build_gateway(bundle, settings(ctx).state, jwks=jwks)
+    gateway = build_gateway(bundle, settings(ctx).state, jwks=jwks, store=state_store(ctx))
     response = gateway.ask(question, token)
     gateway.sink.close()
     if json_output:
@@ -364,7 +355,7 @@ def serve(
     from controller.http_api import make_server
     from controller.runtime import build_gateway
 
-    gateway = build_gateway(load(workflow), settings(ctx).state, jwks=jwks)
+    gateway = build_gateway(load(workflow), settings(ctx).state, jwks=jwks, store=state_store(ctx))
     server = make_server(gateway, host, port)
     err.print(f"serving {gateway.workflow.id} on http://{host}:{server.server_address[1]}/v1/ask")
     try:
@@ -429,8 +420,10 @@ def redactor_for(workflow: Any) -> Any:
 
 def _register_subcommands() -> None:
     from controller.cli_eval import eval_app
+    from controller.cli_rollout import register
 
     app.add_typer(eval_app, name="eval")
+    register(app)
 
 
 _register_subcommands()

@@ -90,16 +90,17 @@ def _run(
     operator: str | None,
     json_output: bool,
 ) -> None:
-    from controller.cli import load, settings
+    from controller.cli import load, settings, state_store
+    from controller.cli_rollout import rollback_hook_for
     from controller.devidp import DevIdp
     from controller.errors import Refused
     from controller.evals import Outcome, run_eval
     from controller.release import create_release, model_choice, resolve_digest
-    from controller.runtime import StatePaths, build_gateway, open_local_store
+    from controller.runtime import StatePaths, build_gateway
 
     state = settings(ctx).state
     bundle = load(workflow)
-    store = open_local_store(state)
+    store = state_store(ctx)
     if release:
         digest = resolve_digest(store, release)
     else:
@@ -111,6 +112,8 @@ def _run(
         result = run_eval(
             gateway, digest, minter=idp, store=store, concurrency=concurrency,
             case_timeout_s=case_timeout, operator=operator,
+            # A FAIL of a release that is live in any cohort rolls it back at once.
+            rollback_hook=rollback_hook_for(ctx, workflow, None),
         )
     finally:
         gateway.sink.close()
@@ -145,13 +148,12 @@ def show(
 def _show(
     ctx: typer.Context, *, release: str | None, workflow: Path | None, adapter: str | None, json_output: bool
 ) -> None:
-    from controller.cli import settings
+    from controller.cli import state_store
     from controller.errors import InvalidInput
     from controller.evals import latest_result
     from controller.release import resolve_digest
-    from controller.runtime import open_local_store
 
-    store = open_local_store(settings(ctx).state)
+    store = state_store(ctx)
     digest = resolve_digest(store, release) if release else _current_digest(workflow, adapter)
     result = latest_result(store, digest)
     if result is None:
@@ -169,11 +171,10 @@ def list_(ctx: typer.Context, json_output: bool = _JsonOption) -> None:
 
 
 def _list(ctx: typer.Context, *, json_output: bool) -> None:
-    from controller.cli import out, settings
+    from controller.cli import out, state_store
     from controller.evals import list_all_results
-    from controller.runtime import open_local_store
 
-    results = list_all_results(open_local_store(settings(ctx).state))
+    results = list_all_results(state_store(ctx))
     if json_output:
         _print_json(
             {
