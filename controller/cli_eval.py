@@ -64,9 +64,18 @@ def run(
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=64, help="Cases run at once."),
     case_timeout: float = typer.Option(120.0, "--case-timeout", min=0.1, help="Seconds before a case fails."),
     operator: str | None = typer.Option(None, "--operator", help="Who ran it (default: the OS user)."),
+    no_rollback: bool = typer.Option(
+        False,
+        "--no-rollback",
+        help="Only record the result; the scheduled `rollout reconcile` acts on a FAIL (for evaluators "
+        "without rollout authority).",
+    ),
     json_output: bool = _JsonOption,
 ) -> None:
-    """Run the golden set through the gateway against one release; store the result under its digest."""
+    """Run the golden set through the gateway against one release; store the result under its digest.
+
+    A FAIL of a release that is live in any cohort rolls it back at once (unless --no-rollback).
+    """
     _reports_errors(_run)(
         ctx,
         workflow=workflow,
@@ -75,6 +84,7 @@ def run(
         concurrency=concurrency,
         case_timeout=case_timeout,
         operator=operator,
+        no_rollback=no_rollback,
         json_output=json_output,
     )
 
@@ -88,6 +98,7 @@ def _run(
     concurrency: int,
     case_timeout: float,
     operator: str | None,
+    no_rollback: bool = False,
     json_output: bool,
 ) -> None:
     from controller.cli import load, settings, state_store
@@ -113,7 +124,7 @@ def _run(
             gateway, digest, minter=idp, store=store, concurrency=concurrency,
             case_timeout_s=case_timeout, operator=operator,
             # A FAIL of a release that is live in any cohort rolls it back at once.
-            rollback_hook=rollback_hook_for(ctx, workflow, None),
+            rollback_hook=None if no_rollback else rollback_hook_for(ctx, workflow, None),
         )
     finally:
         gateway.sink.close()

@@ -1,45 +1,143 @@
 #!/usr/bin/env bash
 # The operator's story on the embedded default: local state directory, offline model.
-# Grows with the project; each step runs the real CLI.
+# Every step runs the real CLI; nothing here talks to AWS.
 set -euo pipefail
 VENV=${VENV:-.venv}
 STATE=${STATE:-.rollout/demo}
+ROOT=$(pwd)
 export ROLLOUT_STATE="$STATE"
 export ROLLOUT_MODEL_ADAPTER=local
-rollout() { "$VENV/bin/rollout" "$@"; }
+rollout() { "$ROOT/$VENV/bin/rollout" "$@"; }
+py() { "$ROOT/$VENV/bin/python" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+expect_exit() { # expect_exit CODE command...: run, and fail the demo unless it exits with CODE
+  local want=$1; shift
+  set +e; "$@"; local got=$?; set -e
+  if [ "$got" != "$want" ]; then echo "demo: expected exit $want, got $got: $*" >&2; exit 1; fi
+  echo "(exit $got, as expected)" >&2
+}
+ask() { rollout ask --workflow "$W" "$@"; }
+INSIDER=(--as alice.moreau@corp.example --groups eng,ai-pilot)
+OUTSIDER=(--as ben.okoro@corp.example --groups eng)
+Q="How quickly must the primary on-call acknowledge a page?"
 
 rm -rf "$STATE"
-step "1. Validate the workflow bundle (every artifact of the checklist)"
-rollout validate
+mkdir -p "$STATE"
 
-step "2. The published one-page policy and approved tools list"
-rollout policy | head -40
+# A working copy of the project's bundle for the story. Its bake times are shortened to zero so
+# the whole rollout fits in a minute; everything else is the shipped bundle.
+DEMO="$STATE/demo-project"
+mkdir -p "$DEMO"
+cp -r workflows flags runbooks "$DEMO/"
+W="$DEMO/workflows/internal-docs-qa"
+py - "$W/workflow.yaml" <<'EOF'
+import sys
+from pathlib import Path
+path = Path(sys.argv[1])
+text = path.read_text()
+for before in ("bake_time: 24h", "bake_time: 72h"):
+    text = text.replace(before, "bake_time: 0m  # DEMO ONLY: shortened so the story fits in a minute")
+path.write_text(text)
+EOF
+
+step "1. Validate the workflow bundle (every artifact of the checklist)"
+rollout validate --workflow workflows/internal-docs-qa
+
+step "2. The published one-page policy and approved tools list (first lines)"
+rollout policy --workflow workflows/internal-docs-qa | head -24
 echo "... (rollout policy prints the whole page)"
 
-step "3. Snapshot the bundle as a release (content-addressed; same content, same digest)"
-rollout release create
-rollout release show
+step "3. Release 1: snapshot the bundle (content-addressed) and run the golden-set eval on exactly it"
+rollout release create --workflow "$W"
+rollout eval run --workflow "$W"
 
-step "4. Run the golden-set eval on exactly that release; the result is stored under its digest"
-rollout eval run
-rollout eval list
+step "4. Promote release 1 to the internal cohort"
+rollout promote --workflow "$W" --cohort internal --operator priya.natarajan --reason "pilot for the platform team"
 
-step "5. Serve it to the internal cohort (local convenience until 'rollout promote' lands)"
-rollout release create --point-flag internal
+step "5. An internal user (group ai-pilot) is answered, with citations"
+ask "${INSIDER[@]}" "$Q"
 
-step "6. An internal user (group ai-pilot) is answered, with citations, through the full gateway path"
-rollout ask --as alice.moreau@corp.example --groups eng,ai-pilot "How quickly must the primary on-call acknowledge a page?"
+step "6. An engineer outside the internal cohort gets the documented fallback"
+ask "${OUTSIDER[@]}" "$Q"
 
-step "7. An engineer outside the internal cohort gets the documented fallback"
-rollout ask --as ben.okoro@corp.example --groups eng "How quickly must the primary on-call acknowledge a page?"
+step "7. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
+expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA""FAKE2TESTKEY7DOC, which role do I need?"
 
-step "8. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
-rollout ask --as alice.moreau@corp.example --groups eng,ai-pilot \
-  "deploy fails with aws_access_key_id AKIA""FAKE2TESTKEY7DOC, which role do I need?" || echo "(exit $? : blocked)"
+step "8. A personal account is refused before anything else happens"
+expect_exit 3 ask --as alice.moreau@gmail.com --groups eng,ai-pilot "$Q"
 
-step "9. A personal account is refused before anything else happens"
-rollout ask --as alice.moreau@gmail.com --groups eng,ai-pilot "What is the VPN address?" || echo "(exit $? : refused)"
+step "9. Skipping a cohort, or promoting without the required approvals, is refused with every reason"
+expect_exit 3 rollout promote --workflow "$W" --cohort general --operator priya.natarajan --reason "skip ahead"
 
-step "10. The request audit trail: one record per request, redacted, subjects pseudonymous"
-tail -n 4 "$STATE"/requests/*.jsonl | cut -c1-220
+step "10. Onward: limited (1 approval), then general (2 approvals) makes release 1 stable"
+rollout promote --workflow "$W" --cohort limited --operator priya.natarajan --approved-by dana.whitfield --reason "pilot went well"
+rollout promote --workflow "$W" --cohort general --operator priya.natarajan --approved-by dana.whitfield --approved-by sam.okafor --reason "limited cohort clean for a week"
+ask "${OUTSIDER[@]}" "$Q"
+
+step "11. Kill switch: every answer becomes the fallback; releasing it restores them"
+rollout kill --workflow "$W" --operator sam.okafor --reason "suspected data exposure, investigating"
+ask "${INSIDER[@]}" "$Q" || true
+rollout kill --workflow "$W" --release --operator sam.okafor --reason "false alarm: no exposure found"
+ask "${INSIDER[@]}" "$Q"
+
+step "12. A careless change (the credentials boundary removed) fails its eval, and its promotion is refused"
+CARELESS="$STATE/careless-project"
+mkdir -p "$CARELESS"
+cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$CARELESS/"
+py - "$CARELESS/workflows/internal-docs-qa/workflow.yaml" <<'EOF'
+import sys
+from pathlib import Path
+from ruamel.yaml import YAML
+path = Path(sys.argv[1]); yaml = YAML()
+data = yaml.load(path.read_text())
+data["data_boundaries"]["forbidden"] = [f for f in data["data_boundaries"]["forbidden"] if f["category"] != "credentials"]
+with path.open("w") as fh:
+    yaml.dump(data, fh)
+EOF
+rollout release create --workflow "$CARELESS/workflows/internal-docs-qa"
+expect_exit 3 rollout eval run --workflow "$CARELESS/workflows/internal-docs-qa" --json > "$STATE/careless-eval.json"
+py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('careless release eval:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/careless-eval.json"
+expect_exit 3 rollout promote --workflow "$CARELESS/workflows/internal-docs-qa" --cohort internal --operator priya.natarajan --reason "small cleanup"
+
+step "13. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"
+V2="$STATE/v2-project"
+mkdir -p "$V2"
+cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$V2/"
+rm -f "$STATE/model-degraded" "$STATE/model-port"
+py scripts/demo_model_server.py --corpus "$W/corpus" --port-file "$STATE/model-port" --degrade-flag "$STATE/model-degraded" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -s "$STATE/model-port" ] && break; sleep 0.1; done
+py - "$V2/workflows/internal-docs-qa/workflow.yaml" "$(cat "$STATE/model-port")" <<'EOF'
+import sys
+from pathlib import Path
+from ruamel.yaml import YAML
+path, port = Path(sys.argv[1]), sys.argv[2]
+yaml = YAML(); data = yaml.load(path.read_text())
+surface = data["surface"]
+surface["endpoint"] = {"kind": "openai-compatible", "base_url": f"http://127.0.0.1:{port}"}
+surface["models"] = [{"id": "northwind-docs-7b", "purpose": "answers (self-hosted vLLM)"}]
+surface["default_model"] = "northwind-docs-7b"
+with path.open("w") as fh:
+    yaml.dump(data, fh)
+EOF
+rollout release create --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible
+rollout eval run --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible > /dev/null && echo "release 2 eval: PASS"
+rollout promote --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible --cohort internal --operator priya.natarajan --reason "move to self-hosted model"
+ask "${INSIDER[@]}" "$Q"
+
+step "14. SIMULATED INCIDENT: the vendor swaps the model behind the endpoint; the nightly re-evaluation FAILS"
+touch "$STATE/model-degraded"
+expect_exit 3 rollout eval run --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible --no-rollback --json > "$STATE/v2-reeval.json"
+py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('re-evaluation of release 2:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/v2-reeval.json"
+
+step "15. The scheduled reconcile rolls release 2 back automatically: internal is served release 1 again"
+rollout reconcile --workflow "$W"
+ask "${INSIDER[@]}" "$Q"
+
+step "16. The control-plane audit chain verifies, and the history shows who did what"
+rollout audit verify --workflow "$W"
+rollout history --workflow "$W"
+
+step "17. The request audit trail: one record per request, redacted, subjects pseudonymous (last 3)"
+tail -n 3 "$STATE"/requests/*.jsonl | cut -c1-200
