@@ -31,7 +31,6 @@ extra records. Anything else wrong is a failure naming the first bad sequence nu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.adapters.store import Store, validate_key
+from controller.canonical import canonical_json, sha256_hex
 from controller.errors import InvalidInput
 
 __all__ = [
@@ -77,19 +77,7 @@ _FIELDS = {
 }
 
 
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8, no NaN/Infinity: one encoding per value."""
-    try:
-        text = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        return text.encode("utf-8")
-    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        raise InvalidInput(f"Audit record is not canonical JSON data: {exc}.") from exc
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+_sha256 = sha256_hex
 
 
 @dataclass(frozen=True)

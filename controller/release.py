@@ -12,7 +12,6 @@ Store layout (create-only):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller import __version__
+from controller.canonical import canonical_json, sha256_hex
 from controller.errors import Conflict, InvalidInput
 from controller.spec import (
     Bundle,
@@ -51,13 +51,7 @@ MANIFEST_SCHEMA = "ai-rollout.release/v1"
 LOCAL_MODEL_ID = "local-extractive-v1"
 
 
-def canonical_json(value: Any) -> bytes:
-    """The one byte encoding hashed everywhere: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+sha256 = sha256_hex
 
 
 @dataclass(frozen=True)
