@@ -29,6 +29,7 @@ __all__ = ["FlagMirror", "handle_lambda_event"]
 
 FLAG_SYNC_SECONDS = 5.0
 FLAG_MAX_STALENESS_SECONDS = 60.0
+FLAG_DIR = Path("/tmp")  # the only writable directory in Lambda
 
 
 class FlagMirror:
@@ -83,7 +84,7 @@ def _build() -> dict[str, Any]:
     bundle = load_bundle(Path(os.environ["ROLLOUT_WORKFLOW"]))
     wf = bundle.workflow
     s3 = boto3.client("s3")
-    flags_path = Path("/tmp") / f"{wf.id}.flagd.json"
+    flags_path = FLAG_DIR / f"{wf.id}.flagd.json"
     mirror = FlagMirror(s3, os.environ["ROLLOUT_FLAGS_BUCKET"], os.environ["ROLLOUT_FLAGS_KEY"], flags_path)
     mirror.sync()
     kms_key = os.environ.get("ROLLOUT_AUDIT_KMS_KEY")
