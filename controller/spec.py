@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from controller.errors import BundleInvalid, InvalidInput, Problem
+from controller.redaction import Action
 from controller.flags import flag_type, flagd_problems, load_flag_document
 from controller.yamlio import YamlSyntaxError, line_for, load_yaml
 
@@ -63,11 +64,6 @@ class Category(StrEnum):
     INCIDENT_DETAILS = "incident-details"
     UNRELEASED_FINANCIALS = "unreleased-financials"
     REGULATED_DATA = "regulated-data"
-
-
-class Action(StrEnum):
-    BLOCK = "block"
-    REDACT = "redact"
 
 
 class EvalCategory(StrEnum):
@@ -777,6 +773,17 @@ def _detector_problems(workflow: Workflow, wf_file: str, lines: dict) -> list[Pr
             )
     declared = {f.category for f in db.forbidden}
     for i, pattern in enumerate(db.patterns):
+        try:
+            boundaries.pattern_detector(pattern)  # also refuses patterns matching "" or a placeholder
+        except ValueError as exc:
+            out.append(
+                Problem(
+                    wf_file,
+                    f"data_boundaries.patterns.{i}.regex",
+                    str(exc),
+                    line_for(lines, ("data_boundaries", "patterns", i, "regex")),
+                )
+            )
         if pattern.category not in declared:
             out.append(
                 Problem(

@@ -127,6 +127,7 @@ BROKEN: list[tuple[str, Callable[[Path], None], str, str, str]] = [
     ("unknown pattern ref", wf(set_in("data_boundaries", "forbidden", 2, "detectors", ["pattern:nope"])), WF, "data_boundaries", "pattern:nope"),
     ("unknown builtin ref", wf(set_in("data_boundaries", "forbidden", 0, "detectors", ["builtin:no-such-detector"])), WF, "data_boundaries.forbidden.0.detectors", "no-such-detector"),
     ("invalid re2 pattern", wf(set_in("data_boundaries", "patterns", 0, "regex", "(?<=x)INC")), WF, "data_boundaries.patterns.0.regex", "RE2"),
+    ("pattern matches empty", wf(set_in("data_boundaries", "patterns", 0, "regex", "x*")), WF, "data_boundaries.patterns.0.regex", "empty"),
     ("duplicate category", wf(set_in("data_boundaries", "forbidden", 1, "category", "credentials")), WF, "data_boundaries", "twice"),
     ("bad action", wf(set_in("data_boundaries", "forbidden", 0, "action", "shrug")), WF, "data_boundaries.forbidden.0.action", "block"),
     ("runbook missing", lambda b: (b.parent.parent / "runbooks/fallback.md").unlink(), WF, "fallback.runbook", "file not found"),
