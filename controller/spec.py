@@ -32,8 +32,8 @@ from pydantic import (
 )
 
 from controller.errors import BundleInvalid, InvalidInput, Problem
-from controller.redaction import Action
 from controller.flags import flag_type, flagd_problems, load_flag_document
+from controller.redaction import Action
 from controller.yamlio import YamlSyntaxError, line_for, load_yaml
 
 __all__ = [
