@@ -425,6 +425,10 @@ def _register_subcommands() -> None:
     app.add_typer(eval_app, name="eval")
     register(app)
 
+    from controller.cli_evidence import register as register_evidence
+
+    register_evidence(app)
+
 
 _register_subcommands()
 

@@ -99,6 +99,7 @@ class Gateway:
     adapter_factory: Callable[[Release, Any], Any]
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     _cache: dict[str, _Served] = field(default_factory=dict)
+    _log_redactor: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the one entry point ---------------------------------------------------------------
@@ -122,6 +123,7 @@ class Gateway:
         rec["decision"] = response.decision.value
         rec["reason"] = response.reason
         rec["latency_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
+        self._scrub(rec)
         self.sink.write(rec)
         return response
 
@@ -243,6 +245,22 @@ class Gateway:
         answer = f"{fb.message.strip()} ({fb.contact}, {fb.link})"
         status = 200 if decision is not Decision.DISABLED else 503
         return AskResponse(rec["request_id"], decision, status, answer, release=rec.get("release"), reason=reason)
+
+    def _scrub(self, rec: dict[str, Any]) -> None:
+        """The log's own floor: every builtin detector redacts the logged text, whatever the release.
+
+        A release whose boundaries were weakened (a category removed, an action relaxed) must not
+        turn the audit bucket, kept under Object Lock for years, into a store of secrets.
+        """
+        if self._log_redactor is None:
+            from controller.boundaries import builtin_detectors
+            from controller.redaction import Action, Redactor
+
+            detectors = builtin_detectors()
+            self._log_redactor = Redactor(detectors, {d.category: Action.REDACT for d in detectors})
+        for key in ("prompt", "output"):
+            if rec.get(key):
+                rec[key] = self._log_redactor.redact(rec[key])
 
     def _pseudonym(self, subject: str) -> str:
         return hmac.new(self.subject_key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

@@ -141,3 +141,13 @@ rollout history --workflow "$W"
 
 step "17. The request audit trail: one record per request, redacted, subjects pseudonymous (last 3)"
 tail -n 3 "$STATE"/requests/*.jsonl | cut -c1-200
+
+step "18. The evidence: the weekly review, and the auditor's report of the Definition of Done"
+rollout review --workflow "$W" --since 7d
+rollout audit report --workflow "$W" --format md --out "$STATE/audit-report.md"
+rollout audit report --workflow "$W" --format html --out "$STATE/audit-report.html"
+echo "(no deployed stack here: the provisioned-configuration checks stay UNKNOWN until --stack-export names a real \`pulumi stack export\`)"
+echo "For illustration only, the same report against an EXAMPLE stack export generated from the Pulumi mocks:"
+rollout audit report --workflow "$W" --stack-export tests/fixtures/stack-export.json --format md --out "$STATE/audit-report-example-stack.md"
+head -12 "$STATE/audit-report.md"
+echo "... auditor's report written to $STATE/audit-report.md and $STATE/audit-report.html"

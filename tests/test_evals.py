@@ -159,8 +159,10 @@ def test_a_release_without_the_credentials_boundary_fails_policy_compliance(proj
     failing = {c["id"]: c for c in stored.failed_cases}
     assert set(failing) == {"block-aws-access-key", "block-github-token-and-database-url", "block-private-key-pem"}
     assert all("must_block" in c["failed"] for c in failing.values())
-    # the credentials reached the model and the audit log: the eval reports where, never what
-    assert any("must_not_contain" in c["failed"] for c in failing.values())
+    # the credentials reached the model, but the request log's own redaction floor kept them out of it
+    logged = "".join(p.read_text() for p in (state / "requests").glob("*.jsonl"))
+    for needle in ("FAKE2TESTKEY7DOC", "n0t-a-real-passw0rd", "notArealKeyThisIsAGoldenCaseFixture"):
+        assert needle not in logged
     text = json.dumps(stored.raw)
     for needle in ("FAKE2TESTKEY7DOC", "n0t-a-real-passw0rd", "notArealKeyThisIsAGoldenCaseFixture"):
         assert needle not in text

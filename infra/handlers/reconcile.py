@@ -50,7 +50,7 @@ def publish_decision(live: bytes | None, rendered: bytes, kill_switch_flag: str)
     if kill_engaged(live, kill_switch_flag) and not kill_engaged(rendered, kill_switch_flag):
         return (
             "the live flag document has the kill switch engaged but the state does not: left "
-            "engaged; record the kill (`rollout kill`) or release it (`rollout release-kill`)"
+            "engaged; record the kill (`rollout kill`) or release it (`rollout kill --release --reason TEXT`)"
         )
     return None
 
