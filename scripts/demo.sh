@@ -7,6 +7,7 @@ STATE=${STATE:-.rollout/demo}
 ROOT=$(pwd)
 export ROLLOUT_STATE="$STATE"
 export ROLLOUT_MODEL_ADAPTER=local
+export COLUMNS=${COLUMNS:-160}  # wide enough for the tables when output is not a terminal
 rollout() { "$ROOT/$VENV/bin/rollout" "$@"; }
 py() { "$ROOT/$VENV/bin/python" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
