@@ -49,6 +49,7 @@ JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout
 class Settings:
     state: Path
     store_url: str | None = None
+    flags_s3: str | None = None
 
 
 @app.callback()
@@ -64,8 +65,15 @@ def _global(
         help="Store for releases, evals, state and the audit chain: a directory, file:///dir or "
         "s3://bucket/prefix (env ROLLOUT_STORE; default: the state directory).",
     ),
+    flags_s3: str | None = typer.Option(
+        None,
+        "--flags-s3",
+        envvar="ROLLOUT_FLAGS_S3",
+        help="Also publish the flag document to s3://bucket/key, where the gateway Lambdas read it "
+        "(env ROLLOUT_FLAGS_S3).",
+    ),
 ) -> None:
-    ctx.obj = Settings(state=state, store_url=store)
+    ctx.obj = Settings(state=state, store_url=store, flags_s3=flags_s3)
 
 
 def settings(ctx: typer.Context) -> Settings:

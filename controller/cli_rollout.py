@@ -143,7 +143,11 @@ def service_for(
     bundle, wf, problems = _policy(workflow)
     store = _store(ctx, store_url)
     flags = StatePaths(settings(ctx).state).flags(wf.id)
-    sinks = []
+    sinks: list[Any] = []
+    if settings(ctx).flags_s3:
+        from controller.adapters.s3_flags import s3_flag_sink
+
+        sinks.append(s3_flag_sink(settings(ctx).flags_s3))
     if k8s_configmap:
         from controller.k8s_sync import configmap_sink
 

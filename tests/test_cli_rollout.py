@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from controller.evals import CaseResult, build_result, store_result
 from controller.release import load_release
 from controller.runtime import StatePaths, open_local_store
+from tests.conftest import copy_project
 
 try:
     from tests.conftest import edit_yaml
@@ -280,3 +281,24 @@ def test_flags_published_to_a_configmap(state: Path, tmp_path: Path, monkeypatch
     finally:
         kube.server.shutdown()
         kube.server.server_close()
+
+
+def test_kill_publishes_the_flag_document_to_s3_for_the_gateways(
+    tmp_path: Path, s3_bucket: Any, s3_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rollout kill --flags-s3` reaches the Lambdas' flag store at once, not at the next reconcile."""
+    from controller.cli import app as root
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)
+    project = copy_project(tmp_path / "p")
+    monkeypatch.chdir(tmp_path / "p")
+    url = f"s3://{s3_bucket.name}/flags/internal-docs-qa.flagd.json"
+    result = CliRunner().invoke(
+        root,
+        ["--state", str(tmp_path / "st"), "--flags-s3", url, "kill", "--workflow", str(project),
+         "--operator", "sam.okafor", "--reason", "drill"],
+    )
+    assert result.exit_code == 0, result.output
+    body = s3_client.get_object(Bucket=s3_bucket.name, Key="flags/internal-docs-qa.flagd.json")["Body"].read()
+    doc = json.loads(body)
+    assert doc["flags"]["internal-docs-qa-kill-switch"]["defaultVariant"] == "engaged"
