@@ -308,11 +308,13 @@ def _print_review(r: Any) -> None:
 
     out.print(
         _table(
-            "1. Usage by day and cohort variant (release served)",
-            ["day", "variant", "requests", "subjects", "answered", "fallback", "blocked", "disabled", "refused"],
+            "1. Usage by day and cohort (and the release it was served)",
+            ["day", "cohort", "release", "requests", "subjects"]
+            + ["answered", "fallback", "blocked", "disabled", "refused"],
             [
                 [
                     u["day"],
+                    u["cohort"],
                     short(u["variant"]),
                     u["requests"],
                     u["subjects"],

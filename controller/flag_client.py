@@ -29,6 +29,7 @@ class FlagDecision:
     kill_reason: str
     variant: str  # a release digest, or "off"
     variant_reason: str
+    cohort: str = "off"  # the release flag's variant name: the cohort the user is in, or "off"
 
     @property
     def release(self) -> str | None:
@@ -85,9 +86,11 @@ class FlagdFileSource:
         release = self.client.get_string_details(self.release_flag, OFF, ctx)
         if release.error_code is not None:
             variant, variant_reason = OFF, f"release flag unreadable ({release.error_code.value})"
+            cohort = OFF
         else:
             variant, variant_reason = str(release.value), f"{release.variant or 'default'} ({release.reason})"
-        return FlagDecision(killed, kill_reason, variant, variant_reason)
+            cohort = str(release.variant or OFF)
+        return FlagDecision(killed, kill_reason, variant, variant_reason, cohort)
 
     def close(self) -> None:
         self.provider.shutdown()

@@ -124,19 +124,20 @@ def render_flag_document(
 ) -> dict[str, Any]:
     """The flagd document for ``served`` (cohort name -> release digest or "off").
 
-    Cohorts are tried in order (internal, limited, general); a user matches the first whose
-    groups they hold, and a percentage cohort splits its members deterministically by
-    targeting key (flagd ``fractional``) between its release and the next cohort's. Anyone
-    outside the allowed email domains gets ``off``; the kill switch overrides everything.
+    The release flag's variants are named after the cohorts and valued with the digest each is
+    served, so an evaluation says both which cohort the user is in (the variant) and which
+    release they get (the value); ``off`` is no cohort. Cohorts are tried in order (internal,
+    limited, general); a user matches the first whose groups they hold, and a percentage cohort
+    splits its members deterministically by targeting key (flagd ``fractional``) between itself
+    and the next cohort. Anyone outside the allowed email domains gets ``off``; the kill switch
+    overrides everything.
     """
     rollout = workflow.rollout
     cohorts = list(rollout.cohorts)
-    variants = {"off": "off"}
-    for digest in served.values():
-        variants[digest] = digest
+    variants = {"off": "off", **{c.name: served.get(c.name, "off") for c in cohorts}}
 
     def variant(name: str) -> str:
-        return served.get(name, "off")
+        return name
 
     # Build from the last cohort backwards: each branch falls through to the next.
     rest: Any = variant(cohorts[-1].name) if not cohorts[-1].groups else "off"

@@ -152,7 +152,7 @@ class Gateway:
         decision: FlagDecision = self.flags.decide(identity.subject, identity.email, tuple(identity.groups))
         lat["flags"] = _ms(t)
         rec["kill_switch"] = {"engaged": decision.killed, "reason": decision.kill_reason}
-        rec["cohort"] = {"variant": decision.variant, "reason": decision.variant_reason}
+        rec["cohort"] = {"name": decision.cohort, "variant": decision.variant, "reason": decision.variant_reason}
         if eval_of is None and decision.killed:
             return self._fallback(rec, Decision.DISABLED, "kill switch engaged or flags unreadable")
         digest = eval_of or decision.variant

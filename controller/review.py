@@ -1,6 +1,6 @@
 """The weekly review, and the request-log queries it (and the audit report) run.
 
-What a review says, for a window (``--since 7d``): usage by day and cohort variant; near-misses
+What a review says, for a window (``--since 7d``): usage by day and cohort (and the release it was served); near-misses
 (forbidden input found, by category, blocked or let through redacted); fallbacks; policy
 violations (blocked requests, refused identities, forbidden input that was answered anyway);
 golden-set regressions (a case that passed in the previous eval that ran it and fails in a
@@ -495,7 +495,7 @@ class Review:
             "workflow": self.workflow,
             "window": self.window.to_dict(),
             "generated_at": self.generated_at,
-            "usage": {"totals": self.totals, "by_day_and_variant": list(self.usage)},
+            "usage": {"totals": self.totals, "by_day_and_cohort": list(self.usage)},
             "near_misses": {
                 "by_category": self.by_category,
                 "rows": list(self.near_misses),

@@ -238,6 +238,9 @@ def test_every_request_writes_exactly_one_complete_audit_record_without_secrets(
         assert r["prompt_template"]["id"] == "answer" and r["prompt_template"]["version"] == 1
         assert r["context_sources"] and r["model"]["id"] and r["output"]
     assert [r["decision"] for r in records] == ["answered", "fallback", "blocked", "answered", "refused"]
+    # the outsider is in the general cohort, which is served nothing yet
+    assert [(r["cohort"] or {}).get("name") for r in records] == ["internal", "general", "internal", "internal", None]
+    assert records[1]["cohort"]["variant"] == "off"
     log = "\n".join(json.dumps(r) for r in records)
     assert FAKE_KEY_ID not in log
     assert "jordan.example@customer.example" not in log

@@ -122,10 +122,11 @@ def generate_records(
             rec["reason"] = f"identity rejected ({code}): you may not use this workflow"
             continue
         variant = rng.choice([*releases, "off"])
+        cohort = "off" if variant == "off" else rng.choice(["internal", "limited", "general"])
         rec.update(
             subject=rng.choice(subjects),
             groups=rng.sample(["eng", "support", "ai-pilot", "finance-ops"], rng.randint(1, 2)),
-            cohort={"variant": variant, "reason": f"{variant} (TARGETING_MATCH)"},
+            cohort={"name": cohort, "variant": variant, "reason": f"{cohort} (TARGETING_MATCH)"},
             kill_switch={"engaged": decision == "disabled", "reason": "released (STATIC)"},
         )
         if decision == "disabled":
@@ -187,11 +188,12 @@ def in_window(records: list[dict[str, Any]], window: Window) -> list[dict[str, A
 def expected_figures(records: list[dict[str, Any]], window: Window, categories: dict[str, tuple[str, str]]) -> dict:
     """The review's figures, computed in plain Python from the records."""
     mine = in_window(records, window)
-    usage: dict[tuple[str, str], dict[str, Any]] = {}
+    usage: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in mine:
+        cohort = (r["cohort"] or {}).get("name") or "(none)"
         variant = (r["cohort"] or {}).get("variant") or "(none)"
         row = usage.setdefault(
-            (r["time"][:10], variant),
+            (r["time"][:10], cohort, variant),
             {
                 "requests": 0,
                 "subjects": set(),
@@ -225,7 +227,8 @@ def expected_figures(records: list[dict[str, Any]], window: Window, categories: 
 
 def figures_of(review: Any) -> dict:
     usage = {
-        (u["day"], u["variant"]): {k: v for k, v in u.items() if k not in ("day", "variant")} for u in review.usage
+        (u["day"], u["cohort"], u["variant"]): {k: v for k, v in u.items() if k not in ("day", "cohort", "variant")}
+        for u in review.usage
     }
     near = {
         (r["location"], r["category"], r["action"], r["decision"]): {
@@ -510,7 +513,7 @@ def test_rollout_review_json_matches_plain_python(state_with_log: tuple[Path, li
     )
     want = expected_figures(records, window, categories)
     assert doc["usage"]["totals"]["requests"] == sum(v["requests"] for v in want["usage"].values())
-    assert {(u["day"], u["variant"]): u["requests"] for u in doc["usage"]["by_day_and_variant"]} == {
+    assert {(u["day"], u["cohort"], u["variant"]): u["requests"] for u in doc["usage"]["by_day_and_cohort"]} == {
         k: v["requests"] for k, v in want["usage"].items()
     }
     assert {f["reason"]: f["requests"] for f in doc["policy_violations"]["refused_identities"]} == want["refusals"]

@@ -163,7 +163,7 @@ def served_in_flags(env: Env) -> dict[str, Any]:
     doc = json.loads(env.flag_bytes())
     release = doc["flags"][env.workflow.rollout.release_flag]
     kill = doc["flags"][env.workflow.rollout.kill_switch_flag]
-    return {"variants": sorted(release["variants"]), "killed": kill["defaultVariant"] == "engaged"}
+    return {"variants": sorted(set(release["variants"].values())), "killed": kill["defaultVariant"] == "engaged"}
 
 
 # --- promote ------------------------------------------------------------------------------------------

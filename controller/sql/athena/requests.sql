@@ -13,7 +13,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS requests (
   subject string,
   `groups` array<string>,
   `release` string,
-  cohort struct<variant:string,reason:string>,
+  cohort struct<name:string,variant:string,reason:string>,
   kill_switch struct<engaged:boolean,reason:string>,
   prompt_template struct<id:string,version:bigint,sha256:string>,
   context_sources array<string>,

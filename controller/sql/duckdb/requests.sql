@@ -20,7 +20,7 @@ FROM read_json(@files@, format = 'newline_delimited', columns = {
     'subject': 'VARCHAR',
     'groups': 'VARCHAR[]',
     'release': 'VARCHAR',
-    'cohort': 'STRUCT(variant VARCHAR, reason VARCHAR)',
+    'cohort': 'STRUCT(name VARCHAR, variant VARCHAR, reason VARCHAR)',
     'kill_switch': 'STRUCT(engaged BOOLEAN, reason VARCHAR)',
     'prompt_template': 'STRUCT(id VARCHAR, version BIGINT, sha256 VARCHAR)',
     'context_sources': 'VARCHAR[]',

@@ -1,8 +1,9 @@
--- Usage by day and cohort variant: the release digest the user's cohort was served by the
--- release flag (the record keeps the variant, not the cohort's name), or off. Eval records
--- (golden-set runs) are not usage. Parameters: since day, until day, since, until (ISO 8601).
+-- Usage by day and cohort: the cohort the release flag placed the user in (its variant name,
+-- or off) and the release digest that cohort was served. Eval records (golden-set runs) are
+-- not usage. Parameters: since day, until day, since, until (ISO 8601).
 SELECT
     r.day AS day,
+    coalesce(r.cohort.name, '(none)') AS cohort,
     coalesce(r.cohort.variant, '(none)') AS variant,
     count(*) AS requests,
     count(DISTINCT r.subject) AS subjects,
@@ -16,5 +17,5 @@ WHERE r.day BETWEEN ? AND ?
   AND from_iso8601_timestamp(r."time") >= from_iso8601_timestamp(?)
   AND from_iso8601_timestamp(r."time") < from_iso8601_timestamp(?)
   AND NOT r."eval"
-GROUP BY 1, 2
-ORDER BY 1, 2
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
