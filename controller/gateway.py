@@ -147,7 +147,8 @@ class Gateway:
         rec["subject"] = self._pseudonym(identity.subject)
         rec["groups"] = list(identity.groups)
 
-        # 2. kill switch, then the release flag (an eval pins its own release, but not past a kill)
+        # 2. kill switch, then the release flag. An eval pins the release it judges and runs even
+        #    while the kill switch is engaged: it serves no user, and judging a fix must not wait.
         t = time.perf_counter()
         decision: FlagDecision = self.flags.decide(identity.subject, identity.email, tuple(identity.groups))
         lat["flags"] = _ms(t)

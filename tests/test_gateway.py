@@ -1,0 +1,98 @@
+"""The gateway's decisions without HTTP: every failure path answers with the fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.adapters.memory import MemoryStore
+from controller.devidp import DevIdp
+from controller.flag_client import StaticFlagSource
+from controller.gateway import Decision, Gateway
+from controller.identity import FileJwks, IdentityVerifier
+from controller.models.testing import CannedAdapter
+from controller.release import create_release, model_choice
+from controller.request_log import MemorySink
+from controller.runtime import make_model_adapter
+from controller.spec import load_bundle
+
+FAKE_KEY_ID = "AKIA" + "FAKE2TESTKEY7DOC"
+Q = "How quickly must the primary on-call acknowledge a page?"
+
+
+@pytest.fixture
+def parts(project: Path, tmp_path: Path) -> dict[str, Any]:
+    bundle = load_bundle(project)
+    store = MemoryStore()
+    digest, _ = create_release(store, bundle, model_choice(bundle.workflow, "local"))
+    idp = DevIdp(tmp_path)
+    idp.ensure()
+    wf = bundle.workflow
+    token = idp.mint("alice.moreau@corp.example", ["eng", "ai-pilot"], issuer=wf.sso.idp.issuer, audience=wf.sso.idp.audience)
+    return {"bundle": bundle, "store": store, "digest": digest, "idp": idp, "token": token}
+
+
+def gateway(parts: dict[str, Any], flags: Any, adapter_factory: Any = make_model_adapter) -> Gateway:
+    wf = parts["bundle"].workflow
+    return Gateway(
+        workflow=wf,
+        verifier=IdentityVerifier(wf.sso, wf.personal_accounts, FileJwks(parts["idp"].jwks_path)),
+        flags=flags,
+        store=parts["store"],
+        sink=MemorySink(),
+        subject_key=b"k" * 32,
+        adapter_factory=adapter_factory,
+    )
+
+
+def test_served_release_answers(parts: dict[str, Any]) -> None:
+    gw = gateway(parts, StaticFlagSource(parts["digest"]))
+    response = gw.ask(Q, parts["token"])
+    assert response.decision is Decision.ANSWERED
+    assert response.citations == ("oncall-escalation",)
+
+
+def test_an_eval_judges_its_release_even_while_killed_but_users_get_the_fallback(parts: dict[str, Any]) -> None:
+    gw = gateway(parts, StaticFlagSource(parts["digest"], killed=True))
+    assert gw.ask(Q, parts["token"]).decision is Decision.DISABLED
+    judged = gw.ask(Q, parts["token"], eval_of=parts["digest"])
+    assert judged.decision is Decision.ANSWERED
+    assert [r["eval"] for r in gw.sink.records] == [False, True]
+
+
+def test_a_release_missing_from_the_store_gives_the_fallback(parts: dict[str, Any]) -> None:
+    gw = gateway(parts, StaticFlagSource("f" * 64))
+    response = gw.ask(Q, parts["token"])
+    assert response.decision is Decision.FALLBACK
+    assert "release unavailable" in response.reason
+
+
+def test_model_output_carrying_a_forbidden_value_is_never_returned(parts: dict[str, Any]) -> None:
+    leaky = CannedAdapter(f"Use the deploy key {FAKE_KEY_ID} [oncall-escalation]")
+    gw = gateway(parts, StaticFlagSource(parts["digest"]), lambda release, retriever: leaky)
+    response = gw.ask(Q, parts["token"])
+    assert response.decision is Decision.FALLBACK
+    assert FAKE_KEY_ID not in response.answer
+    assert FAKE_KEY_ID not in str(gw.sink.records)
+
+
+def test_an_unexpected_error_fails_closed_and_is_recorded(parts: dict[str, Any]) -> None:
+    def broken(release: Any, retriever: Any) -> Any:
+        raise RuntimeError("adapter construction failed")
+
+    gw = gateway(parts, StaticFlagSource(parts["digest"]), broken)
+    response = gw.ask(Q, parts["token"])
+    assert response.decision is Decision.FALLBACK
+    assert gw.sink.records[-1]["error"] == "RuntimeError"
+    assert parts["bundle"].workflow.fallback.contact in response.answer
+
+
+def test_the_model_sees_only_redacted_context_and_question(parts: dict[str, Any]) -> None:
+    seen = CannedAdapter()
+    gw = gateway(parts, StaticFlagSource(parts["digest"]), lambda release, retriever: seen)
+    gw.ask(f"{Q} Reply to jordan.example@customer.example", parts["token"])
+    [request] = seen.requests
+    assert "jordan.example@customer.example" not in request.prompt
+    assert "[REDACTED:email]" in request.prompt
