@@ -179,8 +179,8 @@ def test_s3_eight_processes(tmp_path: Path, s3_server: str) -> None:
     spec = {"kind": "s3", "endpoint": s3_server, "bucket": make_bucket(s3_server), "flags": str(tmp_path / "flags.flagd.json")}
     store = _open(spec)
     _seed_evals(store)
-    entries, elapsed = _hammer(spec, 20)  # fewer than 50: moto serves one request at a time
-    counts = _check(store, Path(spec["flags"]), entries, WORKERS * 20)
+    entries, elapsed = _hammer(spec, 50)
+    counts = _check(store, Path(spec["flags"]), entries, WORKERS * 50)
     print(f"s3: {counts} in {elapsed:.1f}s")
     assert elapsed < 60
 
