@@ -168,7 +168,6 @@ def test_local_store_eight_processes(tmp_path: Path) -> None:
     counts = _check(store, flags, entries, WORKERS * 50)
     print(f"local: {counts} in {elapsed:.1f}s")
     assert counts["races-lost"] > 0  # the processes really raced
-    assert elapsed < 60
 
 
 def test_s3_eight_processes(tmp_path: Path, s3_server: str) -> None:
@@ -182,7 +181,6 @@ def test_s3_eight_processes(tmp_path: Path, s3_server: str) -> None:
     entries, elapsed = _hammer(spec, 50)
     counts = _check(store, Path(spec["flags"]), entries, WORKERS * 50)
     print(f"s3: {counts} in {elapsed:.1f}s")
-    assert elapsed < 60
 
 
 @pytest.fixture(scope="session")

@@ -316,17 +316,14 @@ def test_no_lost_update_8_processes_x_50_cas(
     ]
     for p in procs:
         p.start()
-    began = time.monotonic()
     start.set()
     conflicts = [results.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=30)
-    elapsed = time.monotonic() - began
 
     assert [p.exitcode for p in procs] == [0] * WORKERS
     assert store.get("counter").data == b"%d" % (WORKERS * INCREMENTS)  # type: ignore[union-attr]
     assert sum(conflicts) > 0, "the workers never contended; the test proves nothing"
-    assert elapsed < 30, f"{elapsed:.1f}s"
 
 
 # -- backend unavailable --------------------------------------------------------------------
