@@ -181,6 +181,21 @@ def render_flag_document(
     }
 
 
+STALE_TEMP_SECONDS = 300
+
+
+def _sweep_stale_temps(path: Path) -> None:
+    """Remove temp files a writer killed before its rename left behind (never a live writer's)."""
+    import time
+
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def write_flag_document(path: Path, doc: Mapping[str, Any]) -> bytes:
     """Write atomically (temp file, fsync, rename, fsync dir) so the provider never reads half a file."""
     import os
@@ -188,6 +203,7 @@ def write_flag_document(path: Path, doc: Mapping[str, Any]) -> bytes:
 
     data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

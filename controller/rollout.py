@@ -117,6 +117,7 @@ __all__ = [
 ]
 
 DEFAULT_ATTEMPTS = 16
+FLAG_LOCK_TIMEOUT_S = 30.0  # how long a command waits for another command's flag write
 
 
 def state_key(workflow_id: str) -> str:
@@ -436,7 +437,20 @@ class RolloutService:
         self.flags_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.flags_path.with_name(f".{self.flags_path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            # A dead holder's lock is released by the kernel; a live but stuck one must not block
+            # every later command (a kill included) forever.
+            deadline = time.monotonic() + FLAG_LOCK_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Conflict(
+                            f"the flag document {self.flags_path} has been locked by another command for "
+                            f"{FLAG_LOCK_TIMEOUT_S:.0f}s; retry, or find the stuck process."
+                        ) from None
+                    time.sleep(0.01)
             yield
         finally:
             os.close(fd)

@@ -731,3 +731,29 @@ def test_service_publishes_the_flag_document_to_kubernetes(env: Env, kube: FakeK
     with pytest.raises(BackendUnavailable):
         env.service(store=Unreachable(env.store), flag_sinks=[sink]).kill(operator="oncall", reason="x")
     assert json.loads(kube.data()[DEFAULT_KEY])["flags"][WF.rollout.kill_switch_flag]["defaultVariant"] == "engaged"
+
+
+def test_a_stuck_flag_writer_makes_commands_fail_with_a_conflict_not_hang(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+    import os
+
+    import controller.rollout as rollout_module
+
+    monkeypatch.setattr(rollout_module, "FLAG_LOCK_TIMEOUT_S", 0.2)
+    svc = env.service()
+    env.passing(1)
+    lock = env.flags.with_name(f".{env.flags.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a live process stuck while holding the flag lock
+    try:
+        with pytest.raises(Conflict, match="locked by another command"):
+            svc.promote(digest(1), "internal", operator=OP)
+    finally:
+        os.close(fd)
+    # The state and audit record were written before the flag step timed out; the next command
+    # (here the same promote, now a no-op) brings the flag document in line with the state.
+    again = svc.promote(digest(1), "internal", operator=OP)
+    assert not again.changed
+    assert served_in_flags(env) == {"variants": sorted([OFF, digest(1)]), "killed": False}
+    assert_consistent(env)
