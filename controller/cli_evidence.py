@@ -98,6 +98,12 @@ def audit_report(
     out: Path | None = typer.Option(None, "--out", help="Write the report to this file (default: stdout)."),
     workflow: Path | None = _WorkflowOption,
     store_url: str | None = _StoreOption,
+    fail_on: str | None = typer.Option(
+        None,
+        "--fail-on",
+        help="Exit 1 when the overall verdict is FAIL (`fail`) or anything but PASS (`unknown`); "
+        "for CI gates. Default: exit 0 whatever the verdicts.",
+    ),
     json_output: bool = _JsonOption,
 ) -> None:
     """The Definition of Done, item by item: PASS, FAIL or UNKNOWN with the evidence for each.
@@ -105,7 +111,7 @@ def audit_report(
     Evidence: the bundle, the live flag document, the rollout state, eval results per release,
     the control-plane audit chain (verified), the request log (DuckDB) and, with
     --stack-export, the provisioned configuration. Missing evidence is UNKNOWN, never PASS.
-    Read-only; exit 0 whatever the verdicts (--format json has `overall`)."""
+    Read-only; exit 0 whatever the verdicts (--format json has `overall`) unless --fail-on."""
     _cli().reports_errors(_audit_report)(
         ctx,
         stack_export=stack_export,
@@ -113,6 +119,7 @@ def audit_report(
         out=out,
         workflow=workflow,
         store_url=store_url,
+        fail_on=fail_on,
         json_output=json_output,
     )
 
@@ -126,12 +133,15 @@ def _audit_report(
     workflow: Path | None,
     store_url: str | None,
     json_output: bool,
+    fail_on: str | None = None,
 ) -> None:
     from controller.errors import InvalidInput
     from controller.report import RENDERERS, build_report, collect_evidence
 
     if fmt not in RENDERERS:
         raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
+    if fail_on not in (None, "fail", "unknown"):
+        raise InvalidInput(f"--fail-on {fail_on!r}: choose fail or unknown.")
     path, _, wf, problems = _policy(workflow)
     if wf is None:
         raise InvalidInput(
@@ -153,8 +163,11 @@ def _audit_report(
     )
     report = build_report(evidence)
     text = RENDERERS[fmt](report)
+    failing = {"fail": {"FAIL"}, "unknown": {"FAIL", "UNKNOWN"}}.get(fail_on or "", set())
     if out is None:
         sys.stdout.write(text)
+        if report.status.value in failing:
+            raise typer.Exit(1)
         return
     _write_atomically(out, text)
     counts = report.counts
@@ -165,6 +178,8 @@ def _audit_report(
         highlight=False,
         markup=False,
     )
+    if report.status.value in failing:
+        raise typer.Exit(1)
 
 
 # --- rollout review ---------------------------------------------------------------------------

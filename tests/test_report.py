@@ -466,3 +466,14 @@ def test_an_expired_exception_fails_item_1(project: Path, tmp_path: Path) -> Non
     doc = report_json(tmp_path / "state", project)
     assert item(doc, 1)["status"] == "FAIL"
     assert "old@gmail.com (expired" in item(doc, 1)["rationale"]
+
+
+def test_fail_on_turns_verdicts_into_an_exit_code_for_ci_gates(complete: tuple[Path, Path], tmp_path: Path) -> None:
+    state, bundle = complete
+    base = ["audit", "report", "--workflow", str(bundle), "--format", "md", "--out", str(tmp_path / "r.md")]
+    assert rollout(state, *base).exit_code == 0  # default: a report, not a gate
+    assert rollout(state, *base, "--fail-on", "fail").exit_code == 0  # UNKNOWN is not FAIL
+    assert rollout(state, *base, "--fail-on", "unknown").exit_code == 1  # but it is not PASS either
+    wrong = ["--stack-export", str(WRONG_RETENTION)]
+    assert rollout(state, *base, *wrong, "--fail-on", "fail").exit_code == 1
+    assert rollout(state, *base, "--fail-on", "maybe").exit_code == 2
