@@ -48,6 +48,7 @@ __all__ = [
     "Hit",
     "Scanner",
     "builtin_detectors",
+    "bundle_detectors",
     "compile_pattern",
     "iban_valid",
     "luhn_valid",
@@ -792,6 +793,19 @@ def pattern_detector(spec: Any) -> Detector:
         # builtins down (DFA states of different patterns multiply).
         automaton="main" if compiled.programsize <= _SHARED_PROGRAM_SIZE else "patterns",
     )
+
+
+def bundle_detectors(data_boundaries: Any) -> tuple[Detector, ...]:
+    """Every detector a bundle's forbidden categories select, once each (the first ref wins).
+
+    ``data_boundaries`` is the bundle's ``data_boundaries`` section (``forbidden`` entries with
+    ``detectors`` refs, and the declared ``patterns``).
+    """
+    selected: dict[str, Detector] = {}
+    for forbidden in data_boundaries.forbidden:
+        for detector in resolve_detectors(forbidden.detectors, data_boundaries.patterns):
+            selected.setdefault(detector.id, detector)
+    return tuple(selected.values())
 
 
 def resolve_detectors(refs: Iterable[str], patterns: Iterable[Any] = ()) -> tuple[Detector, ...]:

@@ -384,7 +384,7 @@ def redact(
 ) -> None:
     """Apply the bundle's data boundaries to text: redacted text out, findings without values."""
     from controller.errors import InvalidInput
-    from controller.redaction import decode_input
+    from controller.redaction import bundle_redactor, decode_input, summarize
 
     bundle = load(workflow)
     if source == "-":
@@ -394,36 +394,17 @@ def redact(
             data = Path(source).read_bytes()
         except OSError as exc:
             raise InvalidInput(f"{source}: cannot read ({exc.strerror}).") from None
-    result = redactor_for(bundle.workflow).apply(decode_input(data))
+    result = bundle_redactor(bundle.workflow.data_boundaries).apply(decode_input(data))
     if json_output:
         print_json(result.to_json_dict())
     else:
         sys.stdout.write(result.text)
         if result.findings:
-            summary = ", ".join(f"{k} x{v}" for k, v in _count(result.findings).items())
+            summary = ", ".join(f"{k} x{v}" for k, v in summarize(result.findings).items())
             state = "BLOCKED" if result.blocked else "redacted"
             err.print(f"{state}: {summary}", highlight=False)
     if result.blocked:
         raise typer.Exit(3)
-
-
-def _count(findings: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for f in findings:
-        counts[f.type] = counts.get(f.type, 0) + 1
-    return counts
-
-
-def redactor_for(workflow: Any) -> Any:
-    from controller.boundaries import resolve_detectors
-    from controller.redaction import Redactor
-
-    db = workflow.data_boundaries
-    detectors: dict[str, Any] = {}
-    for forbidden in db.forbidden:
-        for d in resolve_detectors(forbidden.detectors, db.patterns):
-            detectors.setdefault(d.id, d)
-    return Redactor(tuple(detectors.values()), {f.category.value: f.action for f in db.forbidden})
 
 
 def _register_subcommands() -> None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from controller.errors import RolloutError
 from controller.flag_client import OFF, FlagDecision, FlagSource
+from controller.redaction import bundle_redactor, summarize
 from controller.release import Release, load_release
 from controller.request_log import REQUEST_SCHEMA, RequestSink
 from controller.spec import Workflow
@@ -177,7 +178,7 @@ class Gateway:
         checked = served.redactor.apply(question)
         lat["boundaries"] = _ms(t)
         rec["prompt"] = checked.text
-        rec["findings"]["prompt"] = _summary(checked.findings)
+        rec["findings"]["prompt"] = summarize(checked.findings)
         if checked.blocked:
             cats = tuple(checked.blocked_categories)
             message = (
@@ -198,7 +199,7 @@ class Gateway:
         context_findings: dict[str, int] = {}
         for p in passages:
             r = served.redactor.apply(p.text)
-            for k, v in _summary(r.findings).items():
+            for k, v in summarize(r.findings).items():
                 context_findings[k] = context_findings.get(k, 0) + v
             if not r.blocked:
                 clean.append(_with_text(p, r.text))
@@ -226,7 +227,7 @@ class Gateway:
         # 7. boundaries on the output before it is logged or returned
         out = served.redactor.apply(reply.text)
         rec["output"] = out.text
-        rec["findings"]["output"] = _summary(out.findings)
+        rec["findings"]["output"] = summarize(out.findings)
         if out.blocked:
             return self._fallback(rec, Decision.FALLBACK, "model output contained forbidden content")
         cited = tuple(s for s in rec["context_sources"] if f"[{s}]" in out.text)
@@ -276,38 +277,17 @@ class Gateway:
             return self._cache[digest]
 
     def _build(self, release: Release) -> _Served:
-        from controller.boundaries import resolve_detectors
-        from controller.redaction import Redactor
         from controller.retrieval import Retriever
 
-        db = release.workflow.data_boundaries
-        detectors: list[Any] = []
-        for forbidden in db.forbidden:
-            detectors.extend(resolve_detectors(forbidden.detectors, db.patterns))
-        actions = {f.category.value: f.action.value for f in db.forbidden}
         retriever = Retriever.from_docs(release.corpus)
-        redactor = Redactor(_unique(detectors), actions)
+        redactor = bundle_redactor(release.workflow.data_boundaries)
         return _Served(release, retriever, redactor, self.adapter_factory(release, retriever))
-
-
-def _unique(detectors: list[Any]) -> tuple[Any, ...]:
-    seen: dict[str, Any] = {}
-    for d in detectors:
-        seen.setdefault(d.id, d)
-    return tuple(seen.values())
 
 
 def _with_text(passage: Any, text: str) -> Any:
     import dataclasses
 
     return passage if passage.text == text else dataclasses.replace(passage, text=text)
-
-
-def _summary(findings: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for f in findings:
-        out[f.type] = out.get(f.type, 0) + 1
-    return out
 
 
 def _ms(start: float) -> float:

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from controller.boundaries import Detector, Scanner, builtin_detectors, placeholder
+from controller.boundaries import Detector, Scanner, builtin_detectors, bundle_detectors, placeholder
 
 __all__ = [
     "Action",
     "Finding",
     "RedactionResult",
     "Redactor",
+    "bundle_redactor",
     "decode_input",
     "summarize",
 ]
@@ -80,6 +81,16 @@ class RedactionResult:
     @property
     def summary(self) -> dict[str, int]:
         return summarize(self.findings)
+
+
+def bundle_redactor(data_boundaries: Any) -> Redactor:
+    """The redactor a bundle's data boundaries define: its detectors, its action per category.
+
+    The gateway, ``rollout redact``, the redaction Lambda and the evidence reports all enforce
+    the bundle through this one constructor.
+    """
+    actions = {str(f.category): f.action for f in data_boundaries.forbidden}
+    return Redactor(bundle_detectors(data_boundaries), actions)
 
 
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:

@@ -1877,15 +1877,9 @@ def _release_facts(store: Any, digest: str) -> ReleaseFacts:
 
 def _rescan(rows: Iterable[Mapping[str, Any]], workflow: Any) -> tuple[int, list[Unredacted]]:
     """Run the bundle's detectors over logged (already redacted) prompts and outputs."""
-    from controller.boundaries import resolve_detectors
-    from controller.redaction import Redactor
+    from controller.redaction import bundle_redactor
 
-    db = workflow.data_boundaries
-    detectors: dict[str, Any] = {}
-    for forbidden in db.forbidden:
-        for det in resolve_detectors(forbidden.detectors, db.patterns):
-            detectors.setdefault(det.id, det)
-    redactor = Redactor(tuple(detectors.values()), {f.category.value: f.action for f in db.forbidden})
+    redactor = bundle_redactor(workflow.data_boundaries)
     scanned, found = 0, []
     for row in rows:
         for name in ("prompt", "output"):

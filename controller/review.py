@@ -143,16 +143,13 @@ def detector_categories(workflow: Any) -> list[tuple[str, str, str]]:
     """``(detector id, category, action)`` for every detector the bundle selects, first wins.
 
     The category is the detector's own; the action is the bundle's for that category."""
-    from controller.boundaries import resolve_detectors
+    from controller.boundaries import bundle_detectors
+    from controller.redaction import Action
 
     db = workflow.data_boundaries
     actions = {f.category.value: f.action.value for f in db.forbidden}
-    rows: dict[str, tuple[str, str, str]] = {}
-    for forbidden in db.forbidden:
-        for det in resolve_detectors(forbidden.detectors, db.patterns):
-            category = str(det.category)
-            rows.setdefault(det.id, (det.id, category, actions.get(category, forbidden.action.value)))
-    return list(rows.values())
+    # A detector whose category the bundle does not declare blocks, as the Redactor does.
+    return [(d.id, str(d.category), actions.get(str(d.category), Action.BLOCK.value)) for d in bundle_detectors(db)]
 
 
 def _quote(value: str) -> str:

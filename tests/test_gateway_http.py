@@ -216,7 +216,7 @@ def test_http_errors(world: Any) -> None:
 
 
 def test_every_request_writes_exactly_one_complete_audit_record_without_secrets(world: Any) -> None:
-    from controller.cli import redactor_for
+    from controller.redaction import bundle_redactor
 
     calls = [
         (QUESTION, world.token(*INSIDER)),
@@ -245,4 +245,4 @@ def test_every_request_writes_exactly_one_complete_audit_record_without_secrets(
     assert FAKE_KEY_ID not in log
     assert "jordan.example@customer.example" not in log
     assert "alice.moreau" not in log  # subjects are pseudonyms
-    assert redactor_for(world.bundle.workflow).scan(log) == []
+    assert bundle_redactor(world.bundle.workflow.data_boundaries).scan(log) == []

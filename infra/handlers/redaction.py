@@ -168,23 +168,13 @@ def drain_event(
 def build_text_redactor(bundle: Any) -> TextRedactor:
     """The bundle's detectors for every forbidden category and its actions -- the redactor the
     gateway and ``rollout redact`` build -- as a text -> (redacted text, counts) function."""
-    from controller.boundaries import resolve_detectors
-    from controller.redaction import Redactor
+    from controller.redaction import bundle_redactor, summarize
 
-    db = bundle.workflow.data_boundaries
-    detectors: dict[str, Any] = {}
-    for forbidden in db.forbidden:
-        for detector in resolve_detectors(forbidden.detectors, db.patterns):
-            detectors.setdefault(detector.id, detector)
-    actions = {f.category.value: f.action.value for f in db.forbidden}
-    redactor = Redactor(tuple(detectors.values()), actions)
+    redactor = bundle_redactor(bundle.workflow.data_boundaries)
 
     def redact(text: str) -> tuple[str, dict[str, int]]:
         result = redactor.apply(text)
-        counts: dict[str, int] = {}
-        for finding in result.findings:
-            counts[finding.type] = counts.get(finding.type, 0) + 1
-        return result.text, counts  # blocked or not, the text is redacted
+        return result.text, summarize(result.findings)  # blocked or not, the text is redacted
 
     return redact
 
