@@ -409,14 +409,14 @@ def redact(
 
 def _register_subcommands() -> None:
     from controller.cli_eval import eval_app
-    from controller.cli_rollout import register
+    from controller.cli_evidence import register as register_evidence
+    from controller.cli_rollout import register as register_rollout
 
     app.add_typer(eval_app, name="eval")
-    register(app)
-
-    from controller.cli_evidence import register as register_evidence
-
-    register_evidence(app)
+    audit = typer.Typer(help="The control-plane audit chain and the auditor's report.", no_args_is_help=True)
+    app.add_typer(audit, name="audit")
+    register_rollout(app, audit)
+    register_evidence(app, audit)
 
 
 _register_subcommands()

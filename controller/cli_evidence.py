@@ -421,18 +421,7 @@ def _print_review(r: Any) -> None:
 # --- registration -----------------------------------------------------------------------------
 
 
-def _audit_group(app: typer.Typer) -> typer.Typer:
-    for info in app.registered_groups:
-        if info.name == "audit" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(help="The control-plane audit chain.", no_args_is_help=True)
-    app.add_typer(group, name="audit")
-    return group
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``audit report`` and ``review`` to ``app`` (idempotent)."""
-    if any(c.name == "review" for c in app.registered_commands):
-        return
+def register(app: typer.Typer, audit: typer.Typer) -> None:
+    """Add ``review`` to ``app`` and ``report`` to its ``audit`` group."""
     app.command("review")(review)
-    _audit_group(app).command("report")(audit_report)
+    audit.command("report")(audit_report)

@@ -491,23 +491,12 @@ def audit_verify(
 # --- registration ---------------------------------------------------------------------------------
 
 
-def _audit_group(app: typer.Typer) -> typer.Typer:
-    for info in app.registered_groups:
-        if info.name == "audit" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(help="The control-plane audit chain.", no_args_is_help=True)
-    app.add_typer(group, name="audit")
-    return group
-
-
-def register(app: typer.Typer) -> None:
-    """Add the rollout commands to ``app`` (idempotent)."""
-    if any(c.name == "promote" for c in app.registered_commands):
-        return
+def register(app: typer.Typer, audit: typer.Typer) -> None:
+    """Add the rollout commands to ``app`` and ``verify`` to its ``audit`` group."""
     app.command("status")(status)
     app.command("promote")(promote)
     app.command("rollback")(rollback)
     app.command("kill")(kill)
     app.command("reconcile")(reconcile)
     app.command("history")(history)
-    _audit_group(app).command("verify")(audit_verify)
+    audit.command("verify")(audit_verify)

@@ -30,9 +30,7 @@ OP, OP2 = "priya.natarajan", "sam.okafor"
 
 def _app() -> typer.Typer:
     from controller import cli
-    from controller.cli_rollout import register
 
-    register(cli.app)  # idempotent: a no-op once controller.cli registers the commands itself
     return cli.app
 
 

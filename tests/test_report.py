@@ -51,11 +51,7 @@ FAKE_KEY = "AKIA" + "FAKE2TESTKEY7DOC"  # split so secret scanners do not flag t
 
 def _app() -> typer.Typer:
     from controller import cli
-    from controller.cli_evidence import register as register_evidence
-    from controller.cli_rollout import register
 
-    register(cli.app)
-    register_evidence(cli.app)  # idempotent: a no-op once controller.cli registers it itself
     return cli.app
 
 

@@ -47,11 +47,7 @@ UNMAPPED = "legacy-detector"  # a finding type the current bundle no longer sele
 
 def _app() -> typer.Typer:
     from controller import cli
-    from controller.cli_evidence import register as register_evidence
-    from controller.cli_rollout import register
 
-    register(cli.app)
-    register_evidence(cli.app)  # idempotent: a no-op once controller.cli registers it itself
     return cli.app
 
 

@@ -131,9 +131,7 @@ def rendered(env: Env) -> bytes:
 
 def cli_audit_verify(root: Path) -> dict[str, Any]:
     from controller import cli
-    from controller.cli_rollout import register
 
-    register(cli.app)  # idempotent
     store = str(root / "store")
     args = ["--state", str(root), "audit", "verify", "--workflow", str(BUNDLE), "--store", store, "--json"]
     result = runner.invoke(cli.app, args)

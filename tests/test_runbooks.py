@@ -45,11 +45,7 @@ _REDIRECTS = {">", ">>", "<", "<<", "2>", "&>"}
 
 def command_tree() -> Any:
     from controller import cli
-    from controller.cli_evidence import register as register_evidence
-    from controller.cli_rollout import register
 
-    register(cli.app)  # both idempotent: no-ops once controller.cli registers them itself
-    register_evidence(cli.app)
     return typer.main.get_command(cli.app)
 
 
