@@ -8,21 +8,27 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from controller.errors import BundleInvalid, RolloutError
-from controller.spec import Bundle, find_bundle, load_bundle
+from controller.cli_common import (
+    AdapterOption,
+    JsonOption,
+    Settings,
+    WorkflowOption,
+    err,
+    load,
+    out,
+    print_json,
+    reports_errors,
+    settings,
+    state_store,
+)
+from controller.spec import Bundle
 
 __all__ = ["app", "main"]
 
@@ -33,23 +39,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-WorkflowOption = typer.Option(
-    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
-)
-JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
-
-
-@dataclass
-class Settings:
-    state: Path
-    store_url: str | None = None
-    flags_s3: str | None = None
 
 
 @app.callback()
@@ -75,50 +64,6 @@ def _global(
 ) -> None:
     ctx.obj = Settings(state=state, store_url=store, flags_s3=flags_s3)
 
-
-def settings(ctx: typer.Context) -> Settings:
-    return ctx.find_object(Settings) or Settings(state=Path(os.environ.get("ROLLOUT_STATE", ".rollout")))
-
-
-def state_store(ctx: typer.Context) -> Any:
-    """The one store every command uses: ``--store`` / ROLLOUT_STORE, else the state directory."""
-    from controller.adapters import open_store
-    from controller.runtime import open_local_store
-
-    s = settings(ctx)
-    return open_store(s.store_url) if s.store_url else open_local_store(s.state)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def reports_errors(fn: F) -> F:
-    """Turn a ``RolloutError`` into one paragraph on stderr (or JSON on stdout) and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RolloutError as exc:
-            if kwargs.get("json_output"):
-                error: dict[str, Any] = {
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                    "exit_code": exc.exit_code,
-                }
-                if isinstance(exc, BundleInvalid):
-                    error["problems"] = [p.to_dict() for p in exc.problems]
-                print_json({"ok": False, "error": error})
-            else:
-                err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def load(workflow: Path | None) -> Bundle:
-    return load_bundle(find_bundle(workflow))
 
 
 @app.command()
@@ -178,12 +123,6 @@ def policy(
 release_app = typer.Typer(help="Content-addressed snapshots of the bundle: what is served and judged.")
 app.add_typer(release_app, name="release")
 
-AdapterOption = typer.Option(
-    None,
-    "--adapter",
-    envvar="ROLLOUT_MODEL_ADAPTER",
-    help="Model adapter: the bundle's endpoint (default) or 'local', the offline baseline.",
-)
 
 
 def _release_dict(release: Any) -> dict[str, Any]:

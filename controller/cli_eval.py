@@ -12,6 +12,18 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from controller.cli_common import (
+    AdapterOption,
+    JsonOption,
+    WorkflowOption,
+    load,
+    out,
+    print_json,
+    reports_errors,
+    settings,
+    state_store,
+)
+
 __all__ = ["eval_app"]
 
 eval_app = typer.Typer(
@@ -19,31 +31,12 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 
-# Option objects are shared with controller.cli; imported lazily in the commands to avoid an
-# import cycle (cli registers this module), so the options are declared here again.
-_WorkflowOption = typer.Option(
-    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
-)
-_JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
-_AdapterOption = typer.Option(
-    None,
-    "--adapter",
-    envvar="ROLLOUT_MODEL_ADAPTER",
-    help="Model adapter of the current bundle's release: the bundle's endpoint (default) or 'local'.",
-)
 _ReleaseOption = typer.Option(
     None, "--release", help="Release digest or unique prefix (default: the current bundle's release)."
 )
 
 
-def _reports_errors(fn: Any) -> Any:
-    from controller.cli import reports_errors
-
-    return reports_errors(fn)
-
-
 def _current_digest(workflow: Path | None, adapter: str | None) -> str:
-    from controller.cli import load
     from controller.release import current_digest, model_choice
 
     bundle = load(workflow)
@@ -53,14 +46,14 @@ def _current_digest(workflow: Path | None, adapter: str | None) -> str:
 @eval_app.command("run")
 def run(
     ctx: typer.Context,
-    workflow: Path | None = _WorkflowOption,
+    workflow: Path | None = WorkflowOption,
     release: str | None = typer.Option(
         None,
         "--release",
         help="Judge this stored release (digest or unique prefix) instead of the current bundle's; "
         "--adapter is then ignored (a release names its own model).",
     ),
-    adapter: str | None = _AdapterOption,
+    adapter: str | None = AdapterOption,
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=64, help="Cases run at once."),
     case_timeout: float = typer.Option(120.0, "--case-timeout", min=0.1, help="Seconds before a case fails."),
     operator: str | None = typer.Option(None, "--operator", help="Who ran it (default: the OS user)."),
@@ -70,13 +63,13 @@ def run(
         help="Only record the result; the scheduled `rollout reconcile` acts on a FAIL (for evaluators "
         "without rollout authority).",
     ),
-    json_output: bool = _JsonOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Run the golden set through the gateway against one release; store the result under its digest.
 
     A FAIL of a release that is live in any cohort rolls it back at once (unless --no-rollback).
     """
-    _reports_errors(_run)(
+    reports_errors(_run)(
         ctx,
         workflow=workflow,
         release=release,
@@ -101,7 +94,6 @@ def _run(
     no_rollback: bool = False,
     json_output: bool,
 ) -> None:
-    from controller.cli import load, settings, state_store
     from controller.cli_rollout import rollback_hook_for
     from controller.devidp import DevIdp
     from controller.errors import Refused
@@ -132,7 +124,7 @@ def _run(
         if close is not None:
             close()
     if json_output:
-        _print_json({"ok": result.passed, "key": result.key, "result": result.raw})
+        print_json({"ok": result.passed, "key": result.key, "result": result.raw})
         if result.verdict is Outcome.FAIL:
             raise typer.Exit(Refused.exit_code)  # one JSON document on stdout, not two
         return
@@ -148,18 +140,17 @@ def _run(
 def show(
     ctx: typer.Context,
     release: str | None = _ReleaseOption,
-    workflow: Path | None = _WorkflowOption,
-    adapter: str | None = _AdapterOption,
-    json_output: bool = _JsonOption,
+    workflow: Path | None = WorkflowOption,
+    adapter: str | None = AdapterOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Show the latest verified result of a release."""
-    _reports_errors(_show)(ctx, release=release, workflow=workflow, adapter=adapter, json_output=json_output)
+    reports_errors(_show)(ctx, release=release, workflow=workflow, adapter=adapter, json_output=json_output)
 
 
 def _show(
     ctx: typer.Context, *, release: str | None, workflow: Path | None, adapter: str | None, json_output: bool
 ) -> None:
-    from controller.cli import state_store
     from controller.errors import InvalidInput
     from controller.evals import latest_result
     from controller.release import resolve_digest
@@ -170,24 +161,23 @@ def _show(
     if result is None:
         raise InvalidInput(f"release {digest[:12]} has no eval result; run `rollout eval run`.")
     if json_output:
-        _print_json({"ok": result.passed, "key": result.key, "result": result.raw})
+        print_json({"ok": result.passed, "key": result.key, "result": result.raw})
         return
     _render(result)
 
 
 @eval_app.command("list")
-def list_(ctx: typer.Context, json_output: bool = _JsonOption) -> None:
+def list_(ctx: typer.Context, json_output: bool = JsonOption) -> None:
     """List every stored result (each re-verified): release, time, verdict, rates."""
-    _reports_errors(_list)(ctx, json_output=json_output)
+    reports_errors(_list)(ctx, json_output=json_output)
 
 
 def _list(ctx: typer.Context, *, json_output: bool) -> None:
-    from controller.cli import out, state_store
     from controller.evals import list_all_results
 
     results = list_all_results(state_store(ctx))
     if json_output:
-        _print_json(
+        print_json(
             {
                 "results": [
                     {
@@ -222,12 +212,6 @@ def _list(ctx: typer.Context, *, json_output: bool) -> None:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _print_json(data: Any) -> None:
-    from controller.cli import print_json
-
-    print_json(data)
-
-
 def _coloured(verdict: str) -> str:
     return f"[bold {'green' if verdict == 'PASS' else 'red'}]{verdict}[/]"
 
@@ -235,7 +219,6 @@ def _coloured(verdict: str) -> str:
 def _render(result: Any) -> None:
     from rich.markup import escape
 
-    from controller.cli import out
 
     raw = result.raw
     cases = Table(title=f"eval of release {result.digest[:12]} ({raw['workflow']})")

@@ -1,9 +1,8 @@
 """Evidence for auditors and operators: ``rollout audit report`` and ``rollout review``.
 
-``register(app)`` adds ``report`` to the ``audit`` group (the one ``controller.cli_rollout``
-registers ``audit verify`` in; whichever module runs first creates it) and ``review`` to the
-app. Everything here is read-only: no state, flag document or log is written (``--out`` writes
-only the report file).
+``register(app, audit)`` adds ``report`` to the ``audit`` group (which ``controller.cli``
+creates) and ``review`` to the app. Everything here is read-only: no state, flag document or
+log is written (``--out`` writes only the report file).
 
 Exit codes: 0 the report or review was produced (whatever its verdicts: they are in the
 document), 1 ``review`` found evidence that does not verify or cannot be read (a broken audit
@@ -22,57 +21,28 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from controller.cli_common import (
+    JsonOption,
+    StoreOption,
+    WorkflowOption,
+    err,
+    load_policy,
+    print_json,
+    reports_errors,
+    settings,
+    state_store,
+)
+from controller.cli_common import out as console
+
 __all__ = ["register"]
-
-# controller.cli registers this module: everything from it is imported when a command runs.
-_WorkflowOption = typer.Option(
-    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
-)
-_JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
-_StoreOption = typer.Option(
-    None,
-    "--store",
-    envvar="ROLLOUT_STORE",
-    help="State store URL: a directory, file:///abs/dir or s3://bucket/prefix (default: the --state directory).",
-)
-
-
-def _cli() -> Any:
-    from controller import cli
-
-    return cli
-
-
-def _policy(workflow: Path | None) -> tuple[Path, Any, Any, tuple[str, ...]]:
-    """(bundle dir, bundle or None, workflow or None, problems). A bundle that does not validate
-    (e.g. an expired exception) still gives its workflow.yaml when that parses: the report
-    judges it instead of refusing to run."""
-    from pydantic import ValidationError
-
-    from controller.errors import BundleInvalid
-    from controller.spec import Workflow, find_bundle, load_bundle
-    from controller.yamlio import YamlSyntaxError, load_yaml
-
-    path = find_bundle(workflow)
-    try:
-        bundle = load_bundle(path)
-    except BundleInvalid as exc:
-        problems = tuple(str(p) for p in exc.problems)
-        try:
-            wf = Workflow.model_validate(load_yaml(path / "workflow.yaml").data)
-        except (ValidationError, YamlSyntaxError, OSError):
-            return path, None, None, problems
-        return path, None, wf, problems
-    return path, bundle, bundle.workflow, ()
-
 
 def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
     from controller.adapters import open_store
     from controller.rollout import RolloutService
     from controller.runtime import StatePaths
 
-    store = open_store(store_url) if store_url else _cli().state_store(ctx)
-    flags = StatePaths(_cli().settings(ctx).state).flags(workflow.id)
+    store = open_store(store_url) if store_url else state_store(ctx)
+    flags = StatePaths(settings(ctx).state).flags(workflow.id)
     return RolloutService(workflow, store, flags)
 
 
@@ -96,15 +66,15 @@ def audit_report(
     ),
     format: str = typer.Option("md", "--format", help="md | html | json"),
     out: Path | None = typer.Option(None, "--out", help="Write the report to this file (default: stdout)."),
-    workflow: Path | None = _WorkflowOption,
-    store_url: str | None = _StoreOption,
+    workflow: Path | None = WorkflowOption,
+    store_url: str | None = StoreOption,
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
         help="Exit 1 when the overall verdict is FAIL (`fail`) or anything but PASS (`unknown`); "
         "for CI gates. Default: exit 0 whatever the verdicts.",
     ),
-    json_output: bool = _JsonOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """The Definition of Done, item by item: PASS, FAIL or UNKNOWN with the evidence for each.
 
@@ -112,7 +82,7 @@ def audit_report(
     the control-plane audit chain (verified), the request log (DuckDB) and, with
     --stack-export, the provisioned configuration. Missing evidence is UNKNOWN, never PASS.
     Read-only; exit 0 whatever the verdicts (--format json has `overall`) unless --fail-on."""
-    _cli().reports_errors(_audit_report)(
+    reports_errors(_audit_report)(
         ctx,
         stack_export=stack_export,
         fmt="json" if json_output else format,
@@ -142,14 +112,14 @@ def _audit_report(
         raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
     if fail_on not in (None, "fail", "unknown"):
         raise InvalidInput(f"--fail-on {fail_on!r}: choose fail or unknown.")
-    path, _, wf, problems = _policy(workflow)
+    path, _, wf, problems = load_policy(workflow)
     if wf is None:
         raise InvalidInput(
             f"{path}/workflow.yaml cannot be read, so there is no policy to report on:\n - " + "\n - ".join(problems)
         )
     from controller.runtime import StatePaths
 
-    state = _cli().settings(ctx).state
+    state = settings(ctx).state
     evidence = collect_evidence(
         workflow_id=wf.id,
         workflow=wf,
@@ -172,7 +142,7 @@ def _audit_report(
     _write_atomically(out, text)
     counts = report.counts
     summary = ", ".join(f"#{i.number} {i.status.value}" for i in report.items)
-    _cli().out.print(
+    console.print(
         f"audit report written to {out}: overall {report.status.value} ({summary}; "
         f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)",
         highlight=False,
@@ -195,16 +165,16 @@ def review(
         help="Print the Athena DDL and this review's queries over s3://BUCKET/requests/ (the audit "
         "bucket) for the --since window, instead of running the review locally.",
     ),
-    workflow: Path | None = _WorkflowOption,
-    store_url: str | None = _StoreOption,
-    json_output: bool = _JsonOption,
+    workflow: Path | None = WorkflowOption,
+    store_url: str | None = StoreOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """The weekly review: usage, near-misses, fallbacks, policy violations, golden-set
     regressions, exceptions and control-plane actions of the last --since.
 
     Reads the request log (<state>/requests/*.jsonl, eval records excluded from usage) with
     DuckDB, the eval results and the audit chain. Exit 1 when evidence does not verify."""
-    _cli().reports_errors(_review)(
+    reports_errors(_review)(
         ctx, since=since, athena_sql=athena_sql, workflow=workflow, store_url=store_url, json_output=json_output
     )
 
@@ -240,7 +210,7 @@ def _review(
         raise InvalidInput(f"--since {since!r}: {exc}.") from None
     now = dt.datetime.now(dt.UTC)
     window = Window.last(duration, now)
-    path, _, wf, bundle_problems = _policy(workflow)
+    path, _, wf, bundle_problems = load_policy(workflow)
     if wf is None:
         raise InvalidInput(f"{path}/workflow.yaml cannot be read:\n - " + "\n - ".join(bundle_problems))
     detectors = detector_categories(wf)
@@ -251,7 +221,7 @@ def _review(
     problems = list(bundle_problems)
     unverified = False  # evidence that does not verify: exit 1
     service = _service(ctx, wf, store_url)
-    requests_dir = StatePaths(_cli().settings(ctx).state).requests
+    requests_dir = StatePaths(settings(ctx).state).requests
     with RequestLog(requests_dir, detectors) as log:
         rows = {name: log.query(name, window) for name in REVIEW_QUERIES}
         files = ", ".join(p.name for p in log.files) or "none"
@@ -288,7 +258,7 @@ def _review(
         sources={"requests": f"{requests_dir} ({files})", "store": service.store.describe(), "bundle": str(path)},
     )
     if json_output:
-        _cli().print_json(result_review.to_dict())
+        print_json(result_review.to_dict())
     else:
         _print_review(result_review)
     if unverified:
@@ -307,10 +277,9 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) ->
 
 
 def _print_review(r: Any) -> None:
-    out = _cli().out
     w = r.window.to_dict()
     totals = r.totals
-    out.print(
+    console.print(
         f"[bold]{r.workflow}: weekly review[/] {w['since']} .. {w['until']}  "
         f"({totals['requests']} user requests: {totals['answered']} answered, {totals['fallback']} fallback, "
         f"{totals['blocked']} blocked, {totals['disabled']} disabled, {totals['refused']} refused)",
@@ -321,7 +290,7 @@ def _print_review(r: Any) -> None:
         s = str(v)
         return s[:12] if len(s) == 64 else s
 
-    out.print(
+    console.print(
         _table(
             "1. Usage by day and cohort (and the release it was served)",
             ["day", "cohort", "release", "requests", "subjects"]
@@ -344,7 +313,7 @@ def _print_review(r: Any) -> None:
             "no user requests",
         )
     )
-    out.print(
+    console.print(
         _table(
             "2. Near-misses: forbidden input in questions, by category",
             ["category", "action", "blocked", "let through (redacted)", "values found"],
@@ -353,7 +322,7 @@ def _print_review(r: Any) -> None:
         )
     )
     if r.redactions:
-        out.print(
+        console.print(
             _table(
                 "   Redactions in retrieved context and model output",
                 ["where", "category", "decision", "requests", "values"],
@@ -361,7 +330,7 @@ def _print_review(r: Any) -> None:
                 "none",
             )
         )
-    out.print(
+    console.print(
         _table(
             "3. Fallbacks and disabled requests",
             ["decision", "reason", "requests"],
@@ -372,8 +341,8 @@ def _print_review(r: Any) -> None:
     violations = [["blocked", c, n] for c, n in r.blocked.items()]
     violations += [["identity refused", x["reason"], x["requests"]] for x in r.refusals]
     violations += [["ANSWERED WITH FORBIDDEN INPUT", c, n] for c, n in r.answered_with_forbidden_input.items()]
-    out.print(_table("4. Policy violations", ["kind", "category / reason", "requests"], violations, "none"))
-    out.print(
+    console.print(_table("4. Policy violations", ["kind", "category / reason", "requests"], violations, "none"))
+    console.print(
         _table(
             "5. Golden-set regressions (passed before, fail now)",
             ["case", "category", "passed in", "fails in", "same release"],
@@ -390,7 +359,7 @@ def _print_review(r: Any) -> None:
             "none",
         )
     )
-    out.print(
+    console.print(
         _table(
             "6. Personal-account exceptions",
             ["subject", "owner", "expires", "days left", "status"],
@@ -402,7 +371,7 @@ def _print_review(r: Any) -> None:
         )
     )
     kill = r.kill_switch or {}
-    out.print(
+    console.print(
         _table(
             "7. Control-plane actions",
             ["seq", "time", "operator", "action", "release", "reason"],
@@ -413,9 +382,9 @@ def _print_review(r: Any) -> None:
     state = (
         f"ENGAGED by {kill.get('by')} at {kill.get('at')}: {kill.get('reason')}" if kill.get("engaged") else "released"
     )
-    out.print(f"kill switch: {state}", highlight=False)
+    console.print(f"kill switch: {state}", highlight=False)
     for p in r.problems:
-        _cli().err.print(f"[bold red]problem:[/] {p}", highlight=False)
+        err.print(f"[bold red]problem:[/] {p}", highlight=False)
 
 
 # --- registration -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The rollout commands of ``rollout``: status, promote, rollback, kill, reconcile, history and
-``audit verify``. ``register(app)`` adds them to the main typer app (``controller.cli``).
+``audit verify``. ``register(app, audit)`` adds them to the main typer app and its ``audit``
+group (``controller.cli``).
 
 Every command works on one workflow (``--workflow``, default the only bundle) and one state store
 (``--store URL`` / env ``ROLLOUT_STORE``: a directory, ``file:///abs/dir`` or ``s3://bucket/prefix``;
@@ -13,15 +14,26 @@ Exit codes: 0 done (or nothing to do), 1 ``audit verify`` found a problem, 2 inv
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from controller.errors import BundleInvalid, InvalidInput
+from controller.cli_common import (
+    AdapterOption,
+    JsonOption,
+    StoreOption,
+    WorkflowOption,
+    err,
+    load_policy,
+    out,
+    print_json,
+    reports_errors,
+    settings,
+    state_store,
+)
+from controller.errors import InvalidInput
 from controller.gates import COHORTS, OFF, Refused
 from controller.rollout import (
     CallerIdentity,
@@ -35,61 +47,6 @@ from controller.spec import Bundle, Workflow
 
 __all__ = ["register", "rollback_hook_for", "service_for"]
 
-# controller.cli registers this module, so everything from it is imported when a command runs,
-# never at import time (no cycle whichever module is imported first); its options are mirrored.
-F = TypeVar("F", bound=Callable[..., Any])
-WorkflowOption = typer.Option(
-    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
-)
-JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
-AdapterOption = typer.Option(
-    None,
-    "--adapter",
-    envvar="ROLLOUT_MODEL_ADAPTER",
-    help="Model adapter of the current bundle's release: the bundle's endpoint (default) or 'local'.",
-)
-
-
-def reports_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from controller.cli import reports_errors as report
-
-        return report(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings(ctx: typer.Context) -> Any:
-    from controller.cli import settings as get
-
-    return get(ctx)
-
-
-def print_json(data: Any) -> None:
-    from controller.cli import print_json as emit
-
-    emit(data)
-
-
-class _Console:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def print(self, *args: Any, **kwargs: Any) -> None:
-        from controller import cli
-
-        getattr(cli, self.name).print(*args, **kwargs)
-
-
-out, err = _Console("out"), _Console("err")
-
-StoreOption = typer.Option(
-    None,
-    "--store",
-    envvar="ROLLOUT_STORE",
-    help="State store URL: a directory, file:///abs/dir or s3://bucket/prefix (default: the --state directory).",
-)
 OperatorOption = typer.Option(None, "--operator", help="Who is acting (default: the OS user).")
 StsOption = typer.Option(
     False, "--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name)."
@@ -109,27 +66,13 @@ ReasonRequired = typer.Option(..., "--reason", help="Why; recorded in the audit 
 def _policy(workflow: Path | None) -> tuple[Bundle | None, Workflow, tuple[str, ...]]:
     """The bundle when it validates; else just its workflow.yaml (enough to kill, roll back and
     render flags) and the bundle's problems, which refuse any promotion."""
-    from controller.spec import find_bundle, load_bundle
-
-    path = find_bundle(workflow)
-    try:
-        bundle = load_bundle(path)
-    except BundleInvalid as exc:
-        from pydantic import ValidationError
-
-        from controller.yamlio import YamlSyntaxError, load_yaml
-
-        try:
-            wf = Workflow.model_validate(load_yaml(path / "workflow.yaml").data)
-        except (ValidationError, YamlSyntaxError, OSError):
-            raise exc from None
-        return None, wf, tuple(str(p) for p in exc.problems)
-    return bundle, bundle.workflow, ()
+    _, bundle, wf, problems = load_policy(workflow, require_workflow=True)
+    assert wf is not None  # require_workflow raised otherwise
+    return bundle, wf, problems
 
 
 def _store(ctx: typer.Context, store_url: str | None) -> Any:
     from controller.adapters import open_store
-    from controller.cli import state_store
 
     return open_store(store_url) if store_url else state_store(ctx)
 
