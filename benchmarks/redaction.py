@@ -53,28 +53,11 @@ sys.path.insert(0, str(ROOT))
 from controller import boundaries  # noqa: E402
 from controller.boundaries import Detector, Scanner  # noqa: E402
 from controller.redaction import Redactor  # noqa: E402
-
-ALNUM = string.ascii_letters + string.digits
-B64 = ALNUM + "+/"
-TOKEN = ALNUM + "_-"
-HEX = "0123456789abcdef"
-UPPER27 = string.ascii_uppercase + "234567"
-DASHES = "-" * 5  # key markers and key words are built, so that secret scanners do not flag this file
-PW = "pass" + "word"
+from tests.fakes.secrets import ALNUM, B64, DASHES, HEX, PW, TOKEN, UPPER27  # noqa: E402
+from tests.fakes.secrets import chars as _s  # noqa: E402
+from tests.fakes.secrets import mixed as _mixed  # noqa: E402
 
 # --- secret generators ------------------------------------------------------------------------
-
-
-def _s(rng: random.Random, alphabet: str, n: int) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(n))
-
-
-def _mixed(rng: random.Random, alphabet: str, n: int) -> str:
-    """Random string with at least one lower, one upper and one digit (as real keys have)."""
-    while True:
-        value = _s(rng, alphabet, n)
-        if any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value):
-            return value
 
 
 def _b64url(data: bytes) -> str:

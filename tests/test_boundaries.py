@@ -37,33 +37,16 @@ from controller.boundaries import (
     resolve_detectors,
     shannon_entropy,
 )
+from tests.fakes.secrets import ALNUM, B64, DASHES, HEX, PW, TOKEN, UPPER27, mixed
+from tests.fakes.secrets import chars as s
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / "workflows" / "internal-docs-qa" / "workflow.yaml"
 
-ALNUM = string.ascii_letters + string.digits
-B64 = ALNUM + "+/"
-TOKEN = ALNUM + "_-"
-HEX = "0123456789abcdef"
-UPPER27 = string.ascii_uppercase + "234567"
 SEEDS = range(12)
-DASHES = "-" * 5  # key markers and key words are built, so that secret scanners do not flag this file
-PW = "pass" + "word"
 
 
 # --- generators: (text, secret) where `secret` must be covered by a finding --------------------
-
-
-def s(rng: random.Random, alphabet: str, n: int) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(n))
-
-
-def mixed(rng: random.Random, alphabet: str, n: int) -> str:
-    """Random, with a lower, an upper and a digit, as real keys have."""
-    while True:
-        value = s(rng, alphabet, n)
-        if any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value):
-            return value
 
 
 def password(rng: random.Random, n: int = 16) -> str:

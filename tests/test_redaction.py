@@ -31,24 +31,12 @@ from controller.redaction import (
     decode_input,
     summarize,
 )
+from tests.fakes.secrets import ALNUM, DASHES, UPPER27, mixed
+from tests.fakes.secrets import chars as s
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLE = REPO / "workflows" / "internal-docs-qa"
-ALNUM = string.ascii_letters + string.digits
-UPPER27 = string.ascii_uppercase + "234567"
-DASHES = "-" * 5  # key markers are built, so that secret scanners do not flag this file
 RSA = "RSA PRIVATE KEY"
-
-
-def s(rng: random.Random, alphabet: str, n: int) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(n))
-
-
-def mixed(rng: random.Random, alphabet: str, n: int) -> str:
-    while True:
-        value = s(rng, alphabet, n)
-        if any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value):
-            return value
 
 
 def b64url(obj: object) -> str:
