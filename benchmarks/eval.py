@@ -69,11 +69,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args()
 
-    from controller.devidp import DevIdp
-    from controller.evals import run_eval
-    from controller.release import create_release, model_choice
-    from controller.runtime import StatePaths, build_gateway, make_model_adapter, open_local_store
-    from controller.spec import load_bundle
+    from controller.adapters.devidp import DevIdp
+    from controller.bundle.models import load_bundle
+    from controller.core.release import create_release, model_choice
+    from controller.evals.scoring import run_eval
+    from controller.service.compose import StatePaths, build_gateway, make_model_adapter, open_local_store
 
     latency = args.latency_ms / 1000
     with tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:

@@ -31,7 +31,7 @@ if str(PROJECT_ROOT) not in sys.path:  # Pulumi runs this directory, not the pac
 
 import pulumi  # noqa: E402
 
-from controller.spec import load_bundle  # noqa: E402
+from controller.bundle.models import load_bundle  # noqa: E402
 from infra.config import StackConfig  # noqa: E402
 from infra.stack import build  # noqa: E402
 

@@ -105,7 +105,7 @@ def _relative_to_root(path: Path, root: Path) -> str:
 
 
 def _bundle_files(bundle_dir: Path, root: Path) -> dict[str, Path]:
-    from controller.spec import load_bundle  # validates: never ship an invalid bundle
+    from controller.bundle.models import load_bundle  # validates: never ship an invalid bundle
 
     bundle = load_bundle(bundle_dir)
     wf = bundle.workflow

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from controller.spec import EndpointKind, Workflow
+from controller.bundle.models import EndpointKind, Workflow
 
 __all__ = ["InvalidStackConfig", "StackConfig", "check", "problems"]
 
@@ -175,7 +175,7 @@ def _archive_problems(config: StackConfig) -> list[str]:
         return [f"Lambda archive {archive} is not a zip file; rebuild it: {build}"]
     needed = [
         f"{config.workflow_in_archive}/workflow.yaml",
-        "controller/spec.py",
+        "controller/bundle/models.py",
         "infra/handlers/redaction.py",
     ]
     missing = [n for n in needed if n not in names]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from controller.spec import Workflow
+from controller.bundle.models import Workflow
 
 __all__ = [
     "CLOUDWATCH_RETENTION_DAYS",

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from controller.spec import Bundle
+from controller.bundle.models import Bundle
 from infra import config as stack_config
 from infra import derive
 from infra.components import (

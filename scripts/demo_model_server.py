@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from controller.bundle.models import CorpusDoc  # noqa: E402
+from controller.gateway.retrieval import Retriever  # noqa: E402
 from controller.models.base import ModelRequest  # noqa: E402
 from controller.models.local import LocalExtractiveAdapter, question_from_prompt  # noqa: E402
-from controller.retrieval import Retriever  # noqa: E402
-from controller.spec import CorpusDoc  # noqa: E402
 
 DEGRADED_ANSWER = "Sure! Based on industry best practice, the answer is: within 2 hours, escalate to your manager."
 

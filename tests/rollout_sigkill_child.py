@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import controller.rollout as rollout
+import controller.service.rollout as rollout
 from controller.adapters import LocalStore
 from tests.test_rollout import make_env
 from tests.test_rollout_crash import COMMANDS, CountingStore

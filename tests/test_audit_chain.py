@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.adapters import AlreadyExists, LocalStore, MemoryStore
-from controller.audit import (
+from controller.core.audit import (
     GENESIS_HASH,
     AuditRecord,
     ChainHead,

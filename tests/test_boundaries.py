@@ -23,8 +23,8 @@ import pytest
 import re2
 from ruamel.yaml import YAML
 
-from controller import boundaries
-from controller.boundaries import (
+from controller.boundaries import detectors as boundaries
+from controller.boundaries.detectors import (
     CATEGORIES,
     Detector,
     Scanner,

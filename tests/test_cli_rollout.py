@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from controller.evals import CaseResult, build_result, store_result
-from controller.release import load_release
-from controller.runtime import StatePaths, open_local_store
+from controller.core.release import load_release
+from controller.evals.scoring import CaseResult, build_result, store_result
+from controller.service.compose import StatePaths, open_local_store
 from tests.conftest import copy_project
 
 try:

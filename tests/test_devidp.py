@@ -13,11 +13,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from controller.devidp import DevIdp, dev_subject, dev_token, jwk_thumbprint, public_jwk
+from controller.adapters.devidp import DevIdp, dev_subject, dev_token, jwk_thumbprint, public_jwk
+from controller.bundle.models import PersonalAccounts, Sso
+from controller.bundle.yamlio import load_yaml
 from controller.errors import InvalidInput
-from controller.identity import FileJwks, IdentityRejected, IdentityVerifier, RejectReason
-from controller.spec import PersonalAccounts, Sso
-from controller.yamlio import load_yaml
+from controller.gateway.identity import FileJwks, IdentityRejected, IdentityVerifier, RejectReason
 
 ISSUER = "https://login.corp.example/oauth2/default"
 AUDIENCE = "api://internal-docs-qa"

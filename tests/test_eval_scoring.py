@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller.evals import (
+from controller.bundle.models import GoldenCase
+from controller.evals.scoring import (
     REFUSAL_MARKERS,
     CaseResult,
     Observation,
@@ -17,7 +18,6 @@ from controller.evals import (
     score_case,
     verdict,
 )
-from controller.spec import GoldenCase
 
 NOT_IN_DOCS = "This is not in the docs. I can't find that in the internal documentation I may search."
 FALLBACK = "The documentation assistant is unavailable right now. (#ask-platform, https://handbook.corp.example)"
@@ -226,7 +226,7 @@ MANIFEST = {"schema": "ai-rollout.release/v1", "workflow": "wf", "model": {"adap
 def test_build_result_hashes_and_names_itself() -> None:
     import hashlib
 
-    from controller.release import canonical_json, release_digest
+    from controller.core.release import canonical_json, release_digest
 
     finished = dt.datetime(2026, 11, 26, 17, 15, 0, 123456, tzinfo=dt.UTC)
     result = build_result(

@@ -14,11 +14,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from controller.adapters.store import AlreadyExists
-from controller.cli_eval import eval_app
-from controller.devidp import DevIdp
+from controller.adapters.devidp import DevIdp
+from controller.adapters.request_sinks import MemorySink, read_records
+from controller.bundle.models import load_bundle
+from controller.cli.eval import eval_app
+from controller.core.release import create_release, model_choice
 from controller.errors import InvalidInput
-from controller.evals import (
+from controller.evals.scoring import (
     EvalResult,
     Outcome,
     latest_result,
@@ -28,10 +30,8 @@ from controller.evals import (
     store_result,
 )
 from controller.models.base import ModelThrottled, ModelUnavailable
-from controller.release import create_release, model_choice
-from controller.request_log import MemorySink, read_records
-from controller.runtime import StatePaths, build_gateway, make_model_adapter, open_local_store
-from controller.spec import load_bundle
+from controller.ports import AlreadyExists
+from controller.service.compose import StatePaths, build_gateway, make_model_adapter, open_local_store
 from tests.conftest import edit_yaml
 
 runner = CliRunner()
@@ -242,8 +242,8 @@ def test_a_renamed_result_is_refused(state: Path, stored: tuple[Path, str, str])
 def test_a_rehashed_result_must_still_follow_from_its_cases(state: Path, stored: tuple[Path, str, str]) -> None:
     import hashlib
 
-    from controller.evals import result_key
-    from controller.release import canonical_json
+    from controller.core.release import canonical_json
+    from controller.evals.scoring import result_key
 
     path, _, digest = stored
     raw = json.loads(path.read_bytes())

@@ -7,9 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from controller.flags import STALE_TEMP_SECONDS, flagd_problems, render_flag_document, write_flag_document
-from controller.spec import Workflow
-from controller.yamlio import load_yaml
+from controller.bundle.models import Workflow
+from controller.bundle.yamlio import load_yaml
+from controller.core.flags import STALE_TEMP_SECONDS, flagd_problems, render_flag_document, write_flag_document
 
 REPO = Path(__file__).resolve().parent.parent
 WF = Workflow.model_validate(load_yaml(REPO / "workflows/internal-docs-qa/workflow.yaml").data)

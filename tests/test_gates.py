@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from controller.audit import ChainHead
-from controller.errors import InvalidInput
-from controller.gates import (
+from controller.bundle.models import Workflow
+from controller.bundle.yamlio import load_yaml
+from controller.core.audit import ChainHead
+from controller.core.gates import (
     CLOCK_SKEW,
     MAX_LAST_ACTIONS,
     OFF,
@@ -40,8 +41,7 @@ from controller.gates import (
     next_cohort,
     served,
 )
-from controller.spec import Workflow
-from controller.yamlio import load_yaml
+from controller.errors import InvalidInput
 
 REPO = Path(__file__).resolve().parent.parent
 WF = Workflow.model_validate(load_yaml(REPO / "workflows/internal-docs-qa/workflow.yaml").data)

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
+from controller.adapters.devidp import DevIdp
+from controller.adapters.flagd_source import StaticFlagSource
 from controller.adapters.memory import MemoryStore
-from controller.devidp import DevIdp
-from controller.flag_client import StaticFlagSource
-from controller.gateway import Decision, Gateway
-from controller.identity import FileJwks, IdentityVerifier
+from controller.adapters.request_sinks import MemorySink
+from controller.bundle.models import load_bundle
+from controller.core.release import create_release, model_choice
+from controller.gateway.handler import Decision, Gateway
+from controller.gateway.identity import FileJwks, IdentityVerifier
 from controller.models.testing import CannedAdapter
-from controller.release import create_release, model_choice
-from controller.request_log import MemorySink
-from controller.runtime import make_model_adapter
-from controller.spec import load_bundle
+from controller.service.compose import make_model_adapter
 
 FAKE_KEY_ID = "AKIA" + "FAKE2TESTKEY7DOC"
 Q = "How quickly must the primary on-call acknowledge a page?"

@@ -14,14 +14,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from controller.devidp import DevIdp
-from controller.flags import render_flag_document, write_flag_document
-from controller.http_api import serve_in_thread
+from controller.adapters.devidp import DevIdp
+from controller.adapters.request_sinks import MemorySink, schema_document
+from controller.bundle.models import load_bundle
+from controller.core.flags import render_flag_document, write_flag_document
+from controller.core.release import create_release, model_choice
+from controller.gateway.http import serve_in_thread
 from controller.models.base import ModelUnavailable
-from controller.release import create_release, model_choice
-from controller.request_log import MemorySink, schema_document
-from controller.runtime import StatePaths, build_gateway, open_local_store
-from controller.spec import load_bundle
+from controller.service.compose import StatePaths, build_gateway, open_local_store
 
 FAKE_KEY_ID = "AKIA" + "FAKE2TESTKEY7DOC"  # obviously fake, assembled so no scanner trips on the file
 
@@ -47,7 +47,7 @@ def world(project: Path, tmp_path: Path) -> Any:
     outage = {"on": False}
 
     def adapters(release: Any, retriever: Any) -> Any:
-        from controller.runtime import make_model_adapter
+        from controller.service.compose import make_model_adapter
 
         real = make_model_adapter(release, retriever)
 
@@ -216,7 +216,7 @@ def test_http_errors(world: Any) -> None:
 
 
 def test_every_request_writes_exactly_one_complete_audit_record_without_secrets(world: Any) -> None:
-    from controller.redaction import bundle_redactor
+    from controller.boundaries.redactor import bundle_redactor
 
     calls = [
         (QUESTION, world.token(*INSIDER)),

@@ -20,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.devidp import public_jwk
+from controller.adapters.devidp import public_jwk
+from controller.bundle.models import PersonalAccounts, Sso
 from controller.errors import BackendUnavailable, InvalidInput, Refused, RolloutError
-from controller.identity import (
+from controller.gateway.identity import (
     FileJwks,
     Identity,
     IdentityRejected,
@@ -37,7 +38,6 @@ from controller.identity import (
     open_jwks,
     parse_jwks,
 )
-from controller.spec import PersonalAccounts, Sso
 
 ISSUER = "https://login.corp.example/oauth2/default"
 AUDIENCE = "api://internal-docs-qa"

@@ -10,6 +10,9 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.bundle.models import CorpusDoc, EvalCategory, GoldenCase, GoldenSet
+from controller.bundle.yamlio import load_yaml
+from controller.gateway.retrieval import Passage, Retriever
 from controller.models.base import ModelRequest
 from controller.models.local import (
     LOCAL_MODEL_ID,
@@ -18,9 +21,6 @@ from controller.models.local import (
     answer_units,
     question_from_prompt,
 )
-from controller.retrieval import Passage, Retriever
-from controller.spec import CorpusDoc, EvalCategory, GoldenCase, GoldenSet
-from controller.yamlio import load_yaml
 
 BUNDLE = Path(__file__).resolve().parents[1] / "workflows" / "internal-docs-qa"
 CORPUS = tuple(CorpusDoc(p.stem, p, p.read_text(encoding="utf-8")) for p in sorted((BUNDLE / "corpus").glob("*.md")))

@@ -11,7 +11,9 @@ import pytest
 from botocore.retries import adaptive as botocore_adaptive
 from botocore.retries import standard as botocore_standard
 
+from controller.bundle.models import CorpusDoc, Endpoint, Guardrail
 from controller.errors import BackendUnavailable
+from controller.gateway.retrieval import Passage, Retriever
 from controller.models import (
     LOCAL_MODEL_ID,
     LocalExtractiveAdapter,
@@ -26,8 +28,6 @@ from controller.models import (
 from controller.models.bedrock import BedrockAdapter
 from controller.models.openai import OpenAICompatibleAdapter, _retry_after_s
 from controller.models.testing import CANNED_MODEL_ID, CannedAdapter, FailingAdapter
-from controller.retrieval import Passage, Retriever
-from controller.spec import CorpusDoc, Endpoint, Guardrail
 from tests.fakes.model_servers import (
     FakeBedrockServer,
     FakeOpenAIServer,

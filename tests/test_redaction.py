@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from controller.boundaries import builtin_detectors, luhn_valid, resolve_detectors
-from controller.redaction import (
+from controller.boundaries.detectors import builtin_detectors, luhn_valid, resolve_detectors
+from controller.boundaries.redactor import (
     Action,
     Finding,
     RedactionResult,

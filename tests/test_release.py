@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from controller.adapters.memory import MemoryStore
+from controller.bundle.models import load_bundle
 from controller.cli import app
+from controller.core.release import create_release, list_releases, load_release, model_choice, resolve_digest
 from controller.errors import InvalidInput
-from controller.release import create_release, list_releases, load_release, model_choice, resolve_digest
-from controller.runtime import make_model_adapter
-from controller.spec import load_bundle
+from controller.service.compose import make_model_adapter
 from tests.conftest import edit_yaml
 
 runner = CliRunner()

@@ -20,7 +20,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from controller.report import (
+from controller.bundle.models import load_bundle
+from controller.evidence.report import (
     Check,
     Evidence,
     Item,
@@ -30,7 +31,6 @@ from controller.report import (
     read_stack_export,
     render_html,
 )
-from controller.spec import load_bundle
 
 try:
     from tests.conftest import copy_project, edit_yaml
@@ -349,7 +349,7 @@ def test_pulumi_aws_6_type_tokens_are_read_too() -> None:
 
 
 def test_request_counts_by_decision_equal_plain_python(project: Path, tmp_path: Path) -> None:
-    from controller.review import detector_categories
+    from controller.evidence.review import detector_categories
 
     categories = {d: (c, a) for d, c, a in detector_categories(load_bundle(project).workflow)}
     records = generate_records(4242, categories, n=500)

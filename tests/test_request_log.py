@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from controller.lambda_gateway import FLAG_MAX_STALENESS_SECONDS, FlagMirror
-from controller.request_log import REQUEST_SCHEMA, JsonlSink, S3Sink, read_records
+from controller.adapters.request_sinks import REQUEST_SCHEMA, JsonlSink, S3Sink, read_records
+from controller.gateway.lambda_handler import FLAG_MAX_STALENESS_SECONDS, FlagMirror
 
 
 def record(i: int, day: str = "2026-11-26") -> dict[str, Any]:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import controller.retrieval as retrieval
-from controller.models.local import answer_units
-from controller.retrieval import (
+import controller.gateway.retrieval as retrieval
+from controller.bundle.models import CorpusDoc
+from controller.gateway.retrieval import (
     Passage,
     Retriever,
     split_passages,
@@ -20,7 +20,7 @@ from controller.retrieval import (
     strip_placeholders,
     tokenize,
 )
-from controller.spec import CorpusDoc
+from controller.models.local import answer_units
 
 BUNDLE = Path(__file__).resolve().parents[1] / "workflows" / "internal-docs-qa"
 

@@ -17,8 +17,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from controller.request_log import schema_document
-from controller.review import (
+from controller.adapters.request_sinks import schema_document
+from controller.bundle.models import load_bundle
+from controller.evidence.review import (
     QUERIES,
     REVIEW_QUERIES,
     SQL_DIR,
@@ -33,7 +34,6 @@ from controller.review import (
     golden_regressions,
     query_text,
 )
-from controller.spec import load_bundle
 
 try:
     from tests.conftest import BUNDLE, REPO, edit_yaml

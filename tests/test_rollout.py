@@ -1,5 +1,5 @@
 """The rollout service: load -> decide -> save over a real store, evals stored the way
-``controller.evals`` stores them, and the live flag document.
+``controller.evals.scoring`` stores them, and the live flag document.
 
 Releases here are stand-ins (a manifest dict hashes to a digest; ``release_check`` is told they
 exist) except where the real release path matters (the eval hook, the default release check).
@@ -16,14 +16,16 @@ from typing import Any
 
 import pytest
 
-from controller import audit
 from controller.adapters import LocalStore, MemoryStore
-from controller.adapters.store import Versioned
+from controller.bundle.models import Workflow
+from controller.bundle.yamlio import load_yaml
+from controller.core import audit
+from controller.core.gates import OFF, ReasonCode, RolloutState
+from controller.core.release import release_digest
 from controller.errors import BackendUnavailable, Conflict, InvalidInput
-from controller.evals import CaseResult, EvalResult, build_result, store_result
-from controller.gates import OFF, ReasonCode, RolloutState
-from controller.release import release_digest
-from controller.rollout import (
+from controller.evals.scoring import CaseResult, EvalResult, build_result, store_result
+from controller.ports import Versioned
+from controller.service.rollout import (
     CallerIdentity,
     ReconcileOnFailedEval,
     RolloutService,
@@ -35,8 +37,6 @@ from controller.rollout import (
     state_key,
     sts_operator,
 )
-from controller.spec import Workflow
-from controller.yamlio import load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 WF = Workflow.model_validate(load_yaml(REPO / "workflows/internal-docs-qa/workflow.yaml").data)
@@ -315,9 +315,9 @@ def test_eval_hook_rolls_back_a_live_release_at_once(env: Env) -> None:
 
 def test_run_eval_calls_the_hook_on_fail(project: Path, tmp_path: Path) -> None:
     """The real ``run_eval`` with a gateway whose every answer is the fallback (a FAIL)."""
-    from controller.evals import run_eval
-    from controller.release import create_release, load_release, model_choice
-    from controller.spec import load_bundle
+    from controller.bundle.models import load_bundle
+    from controller.core.release import create_release, load_release, model_choice
+    from controller.evals.scoring import run_eval
 
     bundle = load_bundle(project)
     e = make_env(tmp_path / "env", workflow=bundle.workflow)
@@ -689,7 +689,7 @@ def kube() -> Any:
 
 
 def test_configmap_sink_is_idempotent_and_keeps_other_keys(kube: FakeKubeApi) -> None:
-    from controller.k8s_sync import DEFAULT_KEY, configmap_sink
+    from controller.adapters.k8s_flags import DEFAULT_KEY, configmap_sink
 
     sink = configmap_sink("flags/docs-qa", api=kube.core_v1())
     assert sink.publish(b'{"v": 1}\n') is True  # created
@@ -709,7 +709,7 @@ def test_configmap_sink_is_idempotent_and_keeps_other_keys(kube: FakeKubeApi) ->
 def test_configmap_sink_unreachable_is_backend_unavailable() -> None:
     from kubernetes import client
 
-    from controller.k8s_sync import ConfigMapFlagSink
+    from controller.adapters.k8s_flags import ConfigMapFlagSink
 
     config = client.Configuration()
     config.host = "http://127.0.0.1:9"  # nothing listens there
@@ -720,7 +720,7 @@ def test_configmap_sink_unreachable_is_backend_unavailable() -> None:
 
 
 def test_service_publishes_the_flag_document_to_kubernetes(env: Env, kube: FakeKubeApi) -> None:
-    from controller.k8s_sync import DEFAULT_KEY, configmap_sink
+    from controller.adapters.k8s_flags import DEFAULT_KEY, configmap_sink
 
     sink = configmap_sink("flags/docs-qa", api=kube.core_v1())
     env.passing(1)
@@ -737,7 +737,7 @@ def test_a_stuck_flag_writer_makes_commands_fail_with_a_conflict_not_hang(env: E
     import fcntl
     import os
 
-    import controller.rollout as rollout_module
+    import controller.service.rollout as rollout_module
 
     monkeypatch.setattr(rollout_module, "FLAG_LOCK_TIMEOUT_S", 0.2)
     svc = env.service()

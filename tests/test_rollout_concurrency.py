@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from controller import audit
 from controller.adapters import LocalStore
+from controller.core import audit
 from controller.errors import Conflict
-from controller.rollout import RolloutService, render
+from controller.service.rollout import RolloutService, render
 
 try:
     from tests.test_rollout import OP, OP2, OP3, digest, store_eval, workflow_with

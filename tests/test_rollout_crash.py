@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from controller.adapters import LocalStore
-from controller.adapters.store import Versioned
-from controller.rollout import RolloutService, state_key
+from controller.ports import Versioned
+from controller.service.rollout import RolloutService, state_key
 
 try:
     from tests.test_rollout import OP, OP2, Env, assert_consistent, digest, make_env
@@ -111,7 +111,7 @@ def _copy(base: Env, src: Path, dest: Path) -> Env:
 
 
 def _run(env: Env, scenario: str, steps: Steps, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import controller.rollout as rollout
+    import controller.service.rollout as rollout
 
     real = rollout.write_flag_document
     with monkeypatch.context() as mp:

@@ -59,9 +59,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from controller import audit
+from controller.core import audit
 from controller.adapters import LocalStore
-from controller.rollout import kill_marker_path, render
+from controller.service.rollout import kill_marker_path, render
 
 try:
     from tests.test_rollout import Env, make_env

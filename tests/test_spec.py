@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from controller.bundle.models import load_bundle, parse_duration
 from controller.cli import app
 from controller.errors import BundleInvalid
-from controller.spec import load_bundle, parse_duration
 from tests.conftest import REPO, edit_yaml
 
 runner = CliRunner()

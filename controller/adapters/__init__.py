@@ -16,8 +16,9 @@ from urllib.parse import unquote, urlsplit
 
 from controller.adapters.local import LocalStore
 from controller.adapters.memory import MemoryStore
-from controller.adapters.store import AlreadyExists, Store, Versioned, validate_key, validate_prefix
+from controller.core.keys import validate_key, validate_prefix
 from controller.errors import InvalidInput
+from controller.ports import AlreadyExists, Store, Versioned
 
 if TYPE_CHECKING:
     from controller.adapters.s3 import S3Store

@@ -48,8 +48,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from controller.adapters.store import AlreadyExists, Versioned, validate_key, validate_prefix
+from controller.core.keys import validate_key, validate_prefix
 from controller.errors import BackendUnavailable, Conflict, InvalidInput
+from controller.ports import AlreadyExists, Versioned
 
 __all__ = ["LocalStore"]
 

@@ -12,14 +12,9 @@ import hashlib
 import threading
 from collections.abc import Mapping
 
-from controller.adapters.store import (
-    AlreadyExists,
-    Store,
-    Versioned,
-    validate_key,
-    validate_prefix,
-)
+from controller.core.keys import validate_key, validate_prefix
 from controller.errors import Conflict
+from controller.ports import AlreadyExists, Store, Versioned
 
 __all__ = ["MemoryStore"]
 

@@ -31,8 +31,9 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from controller.adapters.store import AlreadyExists, Versioned, validate_key, validate_prefix
+from controller.core.keys import validate_key, validate_prefix
 from controller.errors import BackendUnavailable, Conflict, InvalidInput
+from controller.ports import AlreadyExists, Versioned
 
 __all__ = ["S3Store", "default_s3_client"]
 

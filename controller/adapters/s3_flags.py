@@ -2,7 +2,7 @@
 
 The controller renders the flag document from state; locally the flagd provider reads the file,
 in AWS each gateway Lambda copies ``s3://<flag store>/flags/<workflow>.flagd.json`` every few
-seconds (controller.lambda_gateway.FlagMirror). Publishing from the CLI itself means a
+seconds (controller.gateway.lambda_handler.FlagMirror). Publishing from the CLI itself means a
 ``rollout kill`` reaches every gateway within one mirror interval, not at the next scheduled
 reconcile.
 """

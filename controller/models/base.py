@@ -15,10 +15,10 @@ bundle's documented fallback::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from controller.errors import BackendUnavailable
-from controller.retrieval import Passage
+from controller.gateway.retrieval import Passage
+from controller.ports import ModelAdapter
 
 __all__ = [
     "ModelAdapter",
@@ -61,17 +61,6 @@ class ModelResponse:
     latency_ms: float
     # e.g. "end_turn", "max_tokens", "guardrail_intervened" (Bedrock) or "stop" (OpenAI).
     stop_reason: str | None = None
-
-
-@runtime_checkable
-class ModelAdapter(Protocol):
-    """A model endpoint. Implementations are safe to share between threads."""
-
-    name: str
-
-    def complete(self, request: ModelRequest) -> ModelResponse:
-        """Answer ``request`` or raise ``ModelError`` (never another exception for I/O)."""
-        ...
 
 
 class ModelError(BackendUnavailable):

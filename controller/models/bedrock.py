@@ -15,8 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from controller.bundle.models import Guardrail
 from controller.models.base import ModelRequest, ModelResponse, ModelThrottled, ModelUnavailable
-from controller.spec import Guardrail
 
 __all__ = ["THROTTLING_CODES", "BedrockAdapter"]
 

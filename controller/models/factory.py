@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from controller.bundle.models import EndpointKind
+from controller.gateway.retrieval import Retriever
 from controller.models.base import ModelAdapter
 from controller.models.local import LocalExtractiveAdapter
 from controller.models.openai import DEFAULT_API_KEY_ENV, OpenAICompatibleAdapter
-from controller.retrieval import Retriever
-from controller.spec import EndpointKind
 
 if TYPE_CHECKING:
     import boto3
 
-    from controller.spec import Endpoint, Guardrail
+    from controller.bundle.models import Endpoint, Guardrail
 
 __all__ = ["make_adapter"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from controller.gateway.retrieval import Passage, Retriever, strip_placeholders, tokenize
 from controller.models.base import ModelRequest, ModelResponse
-from controller.retrieval import Passage, Retriever, strip_placeholders, tokenize
 
 __all__ = ["LOCAL_MODEL_ID", "NOT_IN_DOCS", "LocalExtractiveAdapter", "answer_units", "question_from_prompt"]
 

@@ -2,7 +2,7 @@
 
 An API Gateway v2 HTTP API whose every route requires a JWT authorizer with the bundle's IdP
 issuer and audience (``sso.idp``), integrated with the gateway Lambda
-(``infra/handlers/gateway.py`` -> ``controller.lambda_gateway``), which re-verifies the token and
+(``infra/handlers/gateway.py`` -> ``controller.gateway.lambda_handler``), which re-verifies the token and
 runs identity -> kill switch -> flags -> boundaries -> model -> audit record. The Lambda's
 role may invoke only the sanctioned model ARNs, only through the bundle's guardrail when one
 is configured. The stage throttles (stack config) and writes JSON access logs to a log group
@@ -77,7 +77,7 @@ class ModelGatewayArgs:
     routes: Sequence[str] = ("POST /v1/ask",)
     """Every route key; each one is bound to the JWT authorizer."""
     audit_prefix: str = "requests/"
-    """Where the gateway's request records go (``controller.request_log.S3Sink``'s prefix)."""
+    """Where the gateway's request records go (``controller.adapters.request_sinks.S3Sink``'s prefix)."""
     memory_size: int = 1024
     timeout: int = 29  # API Gateway's integration timeout
 
@@ -142,7 +142,7 @@ class ModelGateway(pulumi.ComponentResource):
                 )
             )
 
-        # The contract of controller.lambda_gateway (see infra/handlers/gateway.py).
+        # The contract of controller.gateway.lambda_handler (see infra/handlers/gateway.py).
         fn = create_function(
             name,
             parent=self,

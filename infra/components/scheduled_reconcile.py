@@ -1,7 +1,7 @@
 """``ScheduledReconcile``: auto-rollback without a person.
 
 An EventBridge rule runs the reconcile Lambda (``infra/handlers/reconcile.py`` ->
-``controller.rollout.RolloutService.reconcile``) on a schedule from stack config (every 15
+``controller.service.rollout.RolloutService.reconcile``) on a schedule from stack config (every 15
 minutes by default): a live release whose latest eval failed is rolled back (audited), and the
 re-rendered flag document is published to the flag store (never releasing a kill switch). The
 role may read and conditionally rewrite the control plane's objects in the flag store and

@@ -1,8 +1,8 @@
 """Lambda: the model gateway behind the HTTP API's JWT authorizer.
 
 A thin entry point: everything (identity re-verification, kill switch, cohort flag,
-boundaries, retrieval, model, audit record, fallback) is ``controller.lambda_gateway`` over
-``controller.gateway``. It is imported on the first call, not at module load, so this module
+boundaries, retrieval, model, audit record, fallback) is ``controller.gateway.lambda_handler`` over
+``controller.gateway.handler``. It is imported on the first call, not at module load, so this module
 imports anywhere without the gateway's dependencies (boto3, OpenFeature), and a packaging
 problem shows up as that invocation's error (the API answers 5xx: fail closed).
 
@@ -26,6 +26,6 @@ __all__ = ["handler"]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from controller.lambda_gateway import handle_lambda_event
+    from controller.gateway.lambda_handler import handle_lambda_event
 
     return handle_lambda_event(event, context)

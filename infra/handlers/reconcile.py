@@ -1,7 +1,7 @@
 """Lambda: scheduled reconcile -- roll a failing release back without a person.
 
 The EventBridge rule of the ScheduledReconcile component invokes this on the stack's schedule.
-It runs ``controller.rollout.RolloutService.reconcile`` (imported on the first call) against the
+It runs ``controller.service.rollout.RolloutService.reconcile`` (imported on the first call) against the
 S3 store -- complete logged-but-unapplied records, roll back every live release whose latest
 eval failed (audited), re-render the flag document -- and publishes the rendered document to
 the flag store, where the gateways read it.
@@ -75,7 +75,7 @@ def run_reconcile(
     workdir: Path,
 ) -> dict[str, Any]:
     """Reconcile against ``store``; publish the rendered flags to S3 unless that would un-kill."""
-    from controller.rollout import RolloutService
+    from controller.service.rollout import RolloutService
 
     flags_path = workdir / "flags" / f"{bundle.id}.flagd.json"
     service = RolloutService(bundle.workflow, store, flags_path)
@@ -102,7 +102,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     import boto3  # only in the Lambda runtime
 
     from controller.adapters import open_store
-    from controller.spec import load_bundle
+    from controller.bundle.models import load_bundle
 
     kms_key = os.environ["ROLLOUT_STORE_KMS_KEY"]
     bundle = load_bundle(Path(os.environ["ROLLOUT_WORKFLOW"]))

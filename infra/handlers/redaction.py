@@ -2,8 +2,8 @@
 
 Triggered by ``s3:ObjectCreated:*`` on the raw bucket. For each object: read it (JSON or JSON
 Lines, gzip or not), redact every string value with the project's own engine -- the
-detectors of every forbidden category in the bundle, via ``controller.boundaries`` and
-``controller.redaction``, the same code as ``rollout redact`` -- write the records as gzip
+detectors of every forbidden category in the bundle, via ``controller.boundaries.detectors`` and
+``controller.boundaries.redactor``, the same code as ``rollout redact`` -- write the records as gzip
 JSON Lines to the audit bucket with SSE-KMS (the audit key), and only then delete the raw
 object version. Any failure raises, so Lambda retries and finally dead-letters the event; the
 raw object is never deleted before its redacted copy is stored.
@@ -168,7 +168,7 @@ def drain_event(
 def build_text_redactor(bundle: Any) -> TextRedactor:
     """The bundle's detectors for every forbidden category and its actions -- the redactor the
     gateway and ``rollout redact`` build -- as a text -> (redacted text, counts) function."""
-    from controller.redaction import bundle_redactor, summarize
+    from controller.boundaries.redactor import bundle_redactor, summarize
 
     redactor = bundle_redactor(bundle.workflow.data_boundaries)
 
@@ -190,7 +190,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _redact
     import boto3  # only in the Lambda runtime
 
-    from controller.spec import load_bundle
+    from controller.bundle.models import load_bundle
 
     if _redact is None:  # once per cold start
         _redact = build_text_redactor(load_bundle(_task_root() / os.environ["ROLLOUT_WORKFLOW"]))

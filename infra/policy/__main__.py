@@ -16,7 +16,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from controller.spec import find_bundle, load_bundle  # noqa: E402
+from controller.bundle.models import find_bundle, load_bundle  # noqa: E402
 from infra.policy.policies import Expectations, make_policies  # noqa: E402
 
 workflow = os.environ.get("AI_ROLLOUT_WORKFLOW")

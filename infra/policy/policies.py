@@ -45,7 +45,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from controller.spec import Workflow
+from controller.bundle.models import Workflow
 from infra import derive
 from infra.derive import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, BucketRules
 from infra.policies import statements_of, wildcard_problems

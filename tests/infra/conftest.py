@@ -44,7 +44,7 @@ def lambda_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle() -> Any:
-    from controller.spec import load_bundle
+    from controller.bundle.models import load_bundle
 
     return load_bundle(PROJECT / BUNDLE)
 

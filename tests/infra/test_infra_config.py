@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from infra_mocks import BUNDLE, PROJECT, REGION, make_config
 
-from controller.spec import EndpointKind
+from controller.bundle.models import EndpointKind
 from infra.config import InvalidStackConfig, StackConfig, check, problems
 
 
@@ -39,7 +39,7 @@ def test_every_problem_is_reported_at_once(bundle, tmp_path):
 def test_an_archive_without_the_bundle_is_refused(bundle, tmp_path):
     archive = tmp_path / "lambda.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("controller/spec.py", "")
+        zf.writestr("controller/bundle/models.py", "")
     (found,) = problems(make_config(PROJECT, archive), bundle.workflow)
     assert f"{BUNDLE}/workflow.yaml" in found and "rebuild it" in found
 

@@ -146,8 +146,8 @@ def test_the_bundles_redactor_replaces_every_forbidden_category(bundle):
 def test_handlers_import_nothing_heavy_at_module_load():
     code = (
         "import sys; import infra.handlers.gateway, infra.handlers.reconcile, infra.handlers.redaction; "
-        "heavy = [m for m in ('boto3', 'controller.lambda_gateway', 'controller.gateway', "
-        "'controller.rollout', 'controller.redaction') if m in sys.modules]; print(heavy)"
+        "heavy = [m for m in ('boto3', 'controller.gateway.lambda_handler', 'controller.gateway.handler', "
+        "'controller.service.rollout', 'controller.boundaries.redactor') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -157,9 +157,9 @@ def test_gateway_handler_delegates_to_the_controller(monkeypatch):
     from infra.handlers import gateway
 
     seen = []
-    fake = types.ModuleType("controller.lambda_gateway")
+    fake = types.ModuleType("controller.gateway.lambda_handler")
     fake.handle_lambda_event = lambda event, context: seen.append((event, context)) or {"statusCode": 200}
-    monkeypatch.setitem(sys.modules, "controller.lambda_gateway", fake)
+    monkeypatch.setitem(sys.modules, "controller.gateway.lambda_handler", fake)
     assert gateway.handler({"rawPath": "/v1/ask"}, "ctx") == {"statusCode": 200}
     assert seen == [({"rawPath": "/v1/ask"}, "ctx")]
 

@@ -15,7 +15,7 @@ import pytest
 from infra_mocks import PROJECT, copy_project, make_config, run_program
 from ruamel.yaml import YAML
 
-from controller.spec import load_bundle
+from controller.bundle.models import load_bundle
 
 WF = "internal-docs-qa"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"

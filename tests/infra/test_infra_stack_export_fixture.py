@@ -2,7 +2,7 @@
 
 The report's tests (tests/test_report.py) judge a ``pulumi stack export`` fixture; these tests run
 the program under the suite's mocks, convert the run with ``stack_export`` and compare, resource
-by resource, every field ``controller.report.read_stack_export`` reads (S3 buckets and their
+by resource, every field ``controller.evidence.report.read_stack_export`` reads (S3 buckets and their
 Object Lock, lifecycle, encryption and versioning configurations, the public access block, the
 JWT authorizer and routes, the SSO permission set and its inline policy, Lambda functions, the
 reconcile schedule, the stack's outputs). When infra/ changes any of them the fixture is stale,
@@ -32,7 +32,7 @@ from stack_export import (
     wrong_retention,
 )
 
-from controller import report
+from controller.evidence import report
 from infra import derive
 
 WF = "internal-docs-qa"
@@ -92,7 +92,7 @@ def test_the_report_reads_the_same_from_the_fixture_and_from_the_program(exporte
 
 
 def test_every_resource_type_the_report_reads_is_compared(program, exported):
-    # controller.report._T: the type tokens read_stack_export looks for (pulumi-aws 7 and 6 names)
+    # controller.evidence.report._T: the type tokens read_stack_export looks for (pulumi-aws 7 and 6 names)
     read_by_report = {token for tokens in report._T.values() for token in tokens} - {"pulumi:pulumi:Stack"}
     created = {r.type for r in program.resources}
     assert created & read_by_report, "the program creates none of the types the report reads?"

@@ -1,0 +1,305 @@
+"""The local development IdP: a real signing key under the state directory, and a token minter.
+
+The local default has no bypass switch: ``rollout dev-token`` mints a JWT signed by
+``<state>/idp/signing-key.pem`` (ES256 on P-256 unless told otherwise, mode 0600), and the
+gateway verifies it against ``<state>/idp/jwks.json`` through the same ``IdentityVerifier``
+as production. The public key's ``kid`` is its RFC 7638 thumbprint.
+
+Keys are created once, atomically (temp file + hard link, so a concurrent ``ensure`` can never
+replace a key another process already wrote) and never overwritten; ``jwks.json`` is derived
+from the key and rewritten only when it does not match.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from controller.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from controller.bundle.models import Sso
+
+__all__ = [
+    "DevIdp",
+    "dev_subject",
+    "dev_token",
+    "jwk_thumbprint",
+    "public_jwk",
+]
+
+_ALGORITHMS = ("ES256", "RS256")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+# RFC 7638 section 3.2: the required members of each key type, hashed in lexicographic order.
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+    "oct": ("k", "kty"),
+}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a JWK, base64url without padding."""
+    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty", ""))
+    if members is None:
+        raise ValueError(f"unsupported key type {jwk.get('kty')!r}")
+    missing = [m for m in members if not isinstance(jwk.get(m), str)]
+    if missing:
+        raise ValueError(f"JWK lacks required members {missing}")
+    canonical = json.dumps({m: jwk[m] for m in members}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def public_jwk(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> dict[str, str]:
+    """The public JWK (``kid`` = thumbprint, ``use`` = sig, ``alg``) of a P-256 or RSA key."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if not isinstance(public_key.curve, ec.SECP256R1):
+            raise ValueError("only P-256 EC keys are supported (ES256)")
+        numbers = public_key.public_numbers()
+        # RFC 7518 6.2.1.2: coordinates are full-length (32 octets on P-256), leading zeros kept.
+        jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": _b64url(numbers.x.to_bytes(32, "big")),
+            "y": _b64url(numbers.y.to_bytes(32, "big")),
+        }
+        alg = "ES256"
+    elif isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        jwk = {"kty": "RSA", "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
+        alg = "RS256"
+    else:
+        raise ValueError("only P-256 EC and RSA keys are supported")
+    return {**jwk, "kid": jwk_thumbprint(jwk), "use": "sig", "alg": alg}
+
+
+def dev_subject(email: str) -> str:
+    """A stable, opaque subject for ``email`` (the same address always maps to the same id)."""
+    normalised = email.strip().translate(_ASCII_LOWER)
+    digest = hashlib.sha256(b"ai-rollout/dev-idp/subject/v1\x00" + normalised.encode("utf-8"))
+    return "dev-" + digest.hexdigest()[:32]
+
+
+class DevIdp:
+    """A local IdP whose keys live in ``<state_dir>/idp/``.
+
+    ``algorithm`` picks the key type when the key is created (ES256 if not given); if given
+    and an existing key is of the other type, ``ensure`` refuses rather than replace it.
+    """
+
+    def __init__(self, state_dir: Path, *, algorithm: str | None = None):
+        if algorithm is not None and algorithm not in _ALGORITHMS:
+            raise InvalidInput(f"dev IdP algorithm must be one of {', '.join(_ALGORITHMS)}")
+        self.algorithm = algorithm
+        self.directory = Path(state_dir) / "idp"
+        self.key_path = self.directory / "signing-key.pem"
+        self.jwks_path = self.directory / "jwks.json"
+        self._private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None
+        self._jwk: dict[str, str] | None = None
+
+    @property
+    def kid(self) -> str:
+        self.ensure()
+        assert self._jwk is not None
+        return self._jwk["kid"]
+
+    def ensure(self) -> None:
+        """Create the signing key (if absent) and make ``jwks.json`` match it. Idempotent."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.key_path.exists():
+            self._create_key()
+        private_key = self._load_key()
+        jwk = public_jwk(private_key.public_key())
+        document = json.dumps({"keys": [jwk]}, indent=2, sort_keys=True) + "\n"
+        try:
+            current = self.jwks_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        if current != document:
+            # Derived from the key, so replacing it is always safe.
+            self._write_atomically(self.jwks_path, document.encode("utf-8"), mode=0o644)
+        self._private_key, self._jwk = private_key, jwk
+
+    def mint(
+        self,
+        email: str,
+        groups: Sequence[str],
+        *,
+        issuer: str,
+        audience: str,
+        ttl: dt.timedelta = dt.timedelta(hours=1),
+        subject: str | None = None,
+        now: dt.datetime | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A signed ID-token-shaped JWT for ``email``. ``extra_claims`` are applied last, so
+        they can override standard claims (useful for minting tokens that must be refused)."""
+        if isinstance(groups, str):
+            raise InvalidInput("groups must be a list of group names, not a single string")
+        if ttl <= dt.timedelta(0):
+            raise InvalidInput("token lifetime must be positive")
+        now = now or dt.datetime.now(dt.UTC)
+        if now.tzinfo is None:
+            raise InvalidInput("now must be a timezone-aware datetime")
+        if self._private_key is None:
+            self.ensure()
+        assert self._private_key is not None and self._jwk is not None
+        issued = int(now.timestamp())
+        claims: dict[str, Any] = {
+            "iss": issuer,
+            "aud": audience,
+            "sub": subject or dev_subject(email),
+            "email": email,
+            "email_verified": True,
+            "groups": list(groups),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + int(ttl.total_seconds()),
+            "jti": secrets.token_urlsafe(16),
+        }
+        claims.update(extra_claims or {})
+        return jwt.encode(
+            claims,
+            self._private_key,
+            algorithm=self._jwk["alg"],
+            headers={"kid": self._jwk["kid"], "typ": "JWT"},
+        )
+
+    # --- key files -------------------------------------------------------------------------
+
+    def _create_key(self) -> None:
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+        if (self.algorithm or "ES256") == "ES256":
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = self._write_temp(self.key_path, pem, mode=0o600)
+        try:
+            # link() fails if the key exists: a concurrent ensure() that got there first wins
+            # and we load its key. rename() would silently replace it.
+            os.link(tmp, self.key_path)
+        except FileExistsError:
+            pass
+        except OSError:
+            # Filesystems without hard links: rename, after one last look.
+            if not self.key_path.exists():
+                os.rename(tmp, self.key_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        _fsync_dir(self.directory)
+
+    def _load_key(self) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+        info = os.stat(self.key_path)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidInput(f"{self.key_path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise InvalidInput(
+                f"{self.key_path} is accessible by other users "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {self.key_path}"
+            )
+        try:
+            key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        except (ValueError, TypeError):
+            raise InvalidInput(
+                f"{self.key_path} is not an unencrypted PEM private key; move it away to let ensure() create a new one"
+            ) from None
+        if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+            found = "ES256"
+        elif isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
+            found = "RS256"
+        else:
+            raise InvalidInput(f"{self.key_path} must be a P-256 EC key or an RSA key of at least 2048 bits")
+        if self.algorithm is not None and found != self.algorithm:
+            raise InvalidInput(
+                f"{self.key_path} holds an {found} key but {self.algorithm} was requested; "
+                "the existing key is never replaced"
+            )
+        return key
+
+    def _write_temp(self, target: Path, data: bytes, *, mode: int) -> Path:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+        # O_EXCL + explicit mode: the file is never, even briefly, readable by others.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)  # the umask may have removed bits we asked for
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    def _write_atomically(self, target: Path, data: bytes, *, mode: int) -> None:
+        tmp = self._write_temp(target, data, mode=mode)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(target.parent)
+
+
+def dev_token(
+    state_dir: Path,
+    sso: Sso,
+    *,
+    email: str,
+    groups: Sequence[str] | str,
+    ttl: dt.timedelta = dt.timedelta(hours=1),
+) -> str:
+    """What ``rollout dev-token`` calls: a token for the bundle's issuer and audience.
+
+    ``groups`` may be a list or a comma-separated string (``--groups eng,ai-pilot``).
+    """
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    idp = DevIdp(state_dir)
+    idp.ensure()
+    return idp.mint(email, groups, issuer=sso.idp.issuer, audience=sso.idp.audience, ttl=ttl)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_uint(value: int) -> str:
+    # RFC 7518 6.3.1: the minimal big-endian octets of the integer.
+    return _b64url(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

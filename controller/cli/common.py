@@ -1,0 +1,144 @@
+"""What every ``rollout`` command module shares: settings, the store, output, error reporting
+and the common options.
+
+It lives apart from ``controller.cli`` (which builds the app and registers the command modules)
+so that the command modules import it directly, with no import cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from controller.bundle.models import Bundle, Workflow, find_bundle, load_bundle
+from controller.errors import BundleInvalid, RolloutError
+
+__all__ = [
+    "AdapterOption",
+    "JsonOption",
+    "Settings",
+    "StoreOption",
+    "WorkflowOption",
+    "err",
+    "load",
+    "load_policy",
+    "out",
+    "print_json",
+    "reports_errors",
+    "settings",
+    "state_store",
+]
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkflowOption = typer.Option(
+    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
+)
+JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+
+@dataclass
+class Settings:
+    state: Path
+    store_url: str | None = None
+    flags_s3: str | None = None
+
+
+def settings(ctx: typer.Context) -> Settings:
+    return ctx.find_object(Settings) or Settings(state=Path(os.environ.get("ROLLOUT_STATE", ".rollout")))
+
+
+def state_store(ctx: typer.Context) -> Any:
+    """The one store every command uses: ``--store`` / ROLLOUT_STORE, else the state directory."""
+    from controller.adapters import open_store
+    from controller.service.compose import open_local_store
+
+    s = settings(ctx)
+    return open_store(s.store_url) if s.store_url else open_local_store(s.state)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def reports_errors(fn: F) -> F:
+    """Turn a ``RolloutError`` into one paragraph on stderr (or JSON on stdout) and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RolloutError as exc:
+            if kwargs.get("json_output"):
+                error: dict[str, Any] = {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "exit_code": exc.exit_code,
+                }
+                if isinstance(exc, BundleInvalid):
+                    error["problems"] = [p.to_dict() for p in exc.problems]
+                print_json({"ok": False, "error": error})
+            else:
+                err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load(workflow: Path | None) -> Bundle:
+    return load_bundle(find_bundle(workflow))
+
+
+AdapterOption = typer.Option(
+    None,
+    "--adapter",
+    envvar="ROLLOUT_MODEL_ADAPTER",
+    help="Model adapter: the bundle's endpoint (default) or 'local', the offline baseline.",
+)
+StoreOption = typer.Option(
+    None,
+    "--store",
+    envvar="ROLLOUT_STORE",
+    help="State store URL: a directory, file:///abs/dir or s3://bucket/prefix (default: the --state directory).",
+)
+
+
+def load_policy(
+    workflow: Path | None, *, require_workflow: bool = False
+) -> tuple[Path, Bundle | None, Workflow | None, tuple[str, ...]]:
+    """(bundle dir, bundle or None, workflow or None, the bundle's problems).
+
+    A bundle that does not validate (an expired exception, a missing runbook) still yields its
+    workflow.yaml when that parses: enough to kill, roll back, render flags and report on it,
+    while its problems refuse any promotion. When even workflow.yaml does not parse, the
+    ``BundleInvalid`` is raised if ``require_workflow``, else the workflow is None.
+    """
+    from pydantic import ValidationError
+
+    from controller.bundle.yamlio import YamlSyntaxError, load_yaml
+
+    path = find_bundle(workflow)
+    try:
+        bundle = load_bundle(path)
+    except BundleInvalid as exc:
+        problems = tuple(str(p) for p in exc.problems)
+        try:
+            wf = Workflow.model_validate(load_yaml(path / "workflow.yaml").data)
+        except (ValidationError, YamlSyntaxError, OSError):
+            if require_workflow:
+                raise exc from None
+            return path, None, None, problems
+        return path, None, wf, problems
+    return path, bundle, bundle.workflow, ()

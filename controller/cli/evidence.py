@@ -1,0 +1,396 @@
+"""Evidence for auditors and operators: ``rollout audit report`` and ``rollout review``.
+
+``register(app, audit)`` adds ``report`` to the ``audit`` group (which ``controller.cli``
+creates) and ``review`` to the app. Everything here is read-only: no state, flag document or
+log is written (``--out`` writes only the report file).
+
+Exit codes: 0 the report or review was produced (whatever its verdicts: they are in the
+document), 1 ``review`` found evidence that does not verify or cannot be read (a broken audit
+chain, an edited eval result, an unreachable store), 2 invalid input (a bad ``--stack-export``
+file, ``--format`` or ``--since``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from controller.cli.common import (
+    JsonOption,
+    StoreOption,
+    WorkflowOption,
+    err,
+    load_policy,
+    print_json,
+    reports_errors,
+    settings,
+    state_store,
+)
+from controller.cli.common import out as console
+
+__all__ = ["register"]
+
+def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
+    from controller.adapters import open_store
+    from controller.service.compose import StatePaths
+    from controller.service.rollout import RolloutService
+
+    store = open_store(store_url) if store_url else state_store(ctx)
+    flags = StatePaths(settings(ctx).state).flags(workflow.id)
+    return RolloutService(workflow, store, flags)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --- rollout audit report ---------------------------------------------------------------------
+
+
+def audit_report(
+    ctx: typer.Context,
+    stack_export: Path | None = typer.Option(
+        None,
+        "--stack-export",
+        help="The JSON of `pulumi stack export` for the workflow's stack: the provisioned buckets, "
+        "JWT authorizer and permission set are compared with the bundle. Without it those are UNKNOWN.",
+    ),
+    format: str = typer.Option("md", "--format", help="md | html | json"),
+    out: Path | None = typer.Option(None, "--out", help="Write the report to this file (default: stdout)."),
+    workflow: Path | None = WorkflowOption,
+    store_url: str | None = StoreOption,
+    fail_on: str | None = typer.Option(
+        None,
+        "--fail-on",
+        help="Exit 1 when the overall verdict is FAIL (`fail`) or anything but PASS (`unknown`); "
+        "for CI gates. Default: exit 0 whatever the verdicts.",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """The Definition of Done, item by item: PASS, FAIL or UNKNOWN with the evidence for each.
+
+    Evidence: the bundle, the live flag document, the rollout state, eval results per release,
+    the control-plane audit chain (verified), the request log (DuckDB) and, with
+    --stack-export, the provisioned configuration. Missing evidence is UNKNOWN, never PASS.
+    Read-only; exit 0 whatever the verdicts (--format json has `overall`) unless --fail-on."""
+    reports_errors(_audit_report)(
+        ctx,
+        stack_export=stack_export,
+        fmt="json" if json_output else format,
+        out=out,
+        workflow=workflow,
+        store_url=store_url,
+        fail_on=fail_on,
+        json_output=json_output,
+    )
+
+
+def _audit_report(
+    ctx: typer.Context,
+    *,
+    stack_export: Path | None,
+    fmt: str,
+    out: Path | None,
+    workflow: Path | None,
+    store_url: str | None,
+    json_output: bool,
+    fail_on: str | None = None,
+) -> None:
+    from controller.errors import InvalidInput
+    from controller.evidence.report import RENDERERS, build_report, collect_evidence
+
+    if fmt not in RENDERERS:
+        raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
+    if fail_on not in (None, "fail", "unknown"):
+        raise InvalidInput(f"--fail-on {fail_on!r}: choose fail or unknown.")
+    path, _, wf, problems = load_policy(workflow)
+    if wf is None:
+        raise InvalidInput(
+            f"{path}/workflow.yaml cannot be read, so there is no policy to report on:\n - " + "\n - ".join(problems)
+        )
+    from controller.service.compose import StatePaths
+
+    state = settings(ctx).state
+    evidence = collect_evidence(
+        workflow_id=wf.id,
+        workflow=wf,
+        bundle_path=path,
+        bundle_problems=problems,
+        service=_service(ctx, wf, store_url),
+        flags_path=StatePaths(state).flags(wf.id),
+        requests_dir=StatePaths(state).requests,
+        stack_export=stack_export,
+        now=dt.datetime.now(dt.UTC),
+    )
+    report = build_report(evidence)
+    text = RENDERERS[fmt](report)
+    failing = {"fail": {"FAIL"}, "unknown": {"FAIL", "UNKNOWN"}}.get(fail_on or "", set())
+    if out is None:
+        sys.stdout.write(text)
+        if report.status.value in failing:
+            raise typer.Exit(1)
+        return
+    _write_atomically(out, text)
+    counts = report.counts
+    summary = ", ".join(f"#{i.number} {i.status.value}" for i in report.items)
+    console.print(
+        f"audit report written to {out}: overall {report.status.value} ({summary}; "
+        f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)",
+        highlight=False,
+        markup=False,
+    )
+    if report.status.value in failing:
+        raise typer.Exit(1)
+
+
+# --- rollout review ---------------------------------------------------------------------------
+
+
+def review(
+    ctx: typer.Context,
+    since: str = typer.Option("7d", "--since", help="How far back: 30m, 24h, 7d..."),
+    athena_sql: str | None = typer.Option(
+        None,
+        "--athena-sql",
+        metavar="BUCKET",
+        help="Print the Athena DDL and this review's queries over s3://BUCKET/requests/ (the audit "
+        "bucket) for the --since window, instead of running the review locally.",
+    ),
+    workflow: Path | None = WorkflowOption,
+    store_url: str | None = StoreOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """The weekly review: usage, near-misses, fallbacks, policy violations, golden-set
+    regressions, exceptions and control-plane actions of the last --since.
+
+    Reads the request log (<state>/requests/*.jsonl, eval records excluded from usage) with
+    DuckDB, the eval results and the audit chain. Exit 1 when evidence does not verify."""
+    reports_errors(_review)(
+        ctx, since=since, athena_sql=athena_sql, workflow=workflow, store_url=store_url, json_output=json_output
+    )
+
+
+def _review(
+    ctx: typer.Context,
+    *,
+    since: str,
+    athena_sql: str | None,
+    workflow: Path | None,
+    store_url: str | None,
+    json_output: bool,
+) -> None:
+    from controller.bundle.models import parse_duration
+    from controller.core.audit import AuditRecord
+    from controller.errors import InvalidInput, RolloutError
+    from controller.evals.scoring import list_all_results
+    from controller.evidence.review import (
+        REVIEW_QUERIES,
+        ChainAction,
+        EvalRun,
+        RequestLog,
+        Window,
+        athena_script,
+        build_review,
+        detector_categories,
+    )
+    from controller.service.compose import StatePaths
+
+    try:
+        duration = parse_duration(since)
+    except ValueError as exc:
+        raise InvalidInput(f"--since {since!r}: {exc}.") from None
+    now = dt.datetime.now(dt.UTC)
+    window = Window.last(duration, now)
+    path, _, wf, bundle_problems = load_policy(workflow)
+    if wf is None:
+        raise InvalidInput(f"{path}/workflow.yaml cannot be read:\n - " + "\n - ".join(bundle_problems))
+    detectors = detector_categories(wf)
+    if athena_sql is not None:
+        sys.stdout.write(athena_script(athena_sql, detectors, window))
+        return
+
+    problems = list(bundle_problems)
+    unverified = False  # evidence that does not verify: exit 1
+    service = _service(ctx, wf, store_url)
+    requests_dir = StatePaths(settings(ctx).state).requests
+    with RequestLog(requests_dir, detectors) as log:
+        rows = {name: log.query(name, window) for name in REVIEW_QUERIES}
+        files = ", ".join(p.name for p in log.files) or "none"
+    runs: list[EvalRun] = []
+    try:
+        runs = [EvalRun.from_result(r) for r in list_all_results(service.store)]
+    except RolloutError as exc:
+        problems.append(f"eval results do not verify: {exc}")
+        unverified = True
+    actions: list[ChainAction] = []
+    kill = None
+    try:
+        result, chain_problems = service.verify()
+        if not result.ok:
+            problems.append(f"the audit chain is BROKEN at seq {result.first_bad_seq}: {result.reason}")
+        problems += chain_problems
+        unverified = unverified or not result.ok or bool(chain_problems)
+        actions = [ChainAction.from_record(r) for r in service.history() if isinstance(r, AuditRecord)]
+        state = service.load(repair=False).state
+        kill = {"engaged": state.kill.engaged, "by": state.kill.by, "at": state.kill.at, "reason": state.kill.reason}
+    except RolloutError as exc:
+        problems.append(f"the control plane cannot be read: {exc}")
+        unverified = True
+    result_review = build_review(
+        workflow=wf.id,
+        window=window,
+        generated_at=now,
+        rows=rows,
+        eval_runs=runs,
+        exceptions=wf.personal_accounts.exceptions,
+        chain=actions,
+        kill_switch=kill,
+        problems=problems,
+        sources={"requests": f"{requests_dir} ({files})", "store": service.store.describe(), "bundle": str(path)},
+    )
+    if json_output:
+        print_json(result_review.to_dict())
+    else:
+        _print_review(result_review)
+    if unverified:
+        raise typer.Exit(1)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> Any:
+    if not rows:
+        return f"[bold]{title}[/]: {empty}"
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+def _print_review(r: Any) -> None:
+    w = r.window.to_dict()
+    totals = r.totals
+    console.print(
+        f"[bold]{r.workflow}: weekly review[/] {w['since']} .. {w['until']}  "
+        f"({totals['requests']} user requests: {totals['answered']} answered, {totals['fallback']} fallback, "
+        f"{totals['blocked']} blocked, {totals['disabled']} disabled, {totals['refused']} refused)",
+        highlight=False,
+    )
+
+    def short(v: Any) -> str:
+        s = str(v)
+        return s[:12] if len(s) == 64 else s
+
+    console.print(
+        _table(
+            "1. Usage by day and cohort (and the release it was served)",
+            ["day", "cohort", "release", "requests", "subjects"]
+            + ["answered", "fallback", "blocked", "disabled", "refused"],
+            [
+                [
+                    u["day"],
+                    u["cohort"],
+                    short(u["variant"]),
+                    u["requests"],
+                    u["subjects"],
+                    u["answered"],
+                    u["fallback"],
+                    u["blocked"],
+                    u["disabled"],
+                    u["refused"],
+                ]
+                for u in r.usage
+            ],
+            "no user requests",
+        )
+    )
+    console.print(
+        _table(
+            "2. Near-misses: forbidden input in questions, by category",
+            ["category", "action", "blocked", "let through (redacted)", "values found"],
+            [[c, v["action"], v["blocked"], v["let_through"], v["findings"]] for c, v in r.by_category.items()],
+            "none",
+        )
+    )
+    if r.redactions:
+        console.print(
+            _table(
+                "   Redactions in retrieved context and model output",
+                ["where", "category", "decision", "requests", "values"],
+                [[x["location"], x["category"], x["decision"], x["requests"], x["findings"]] for x in r.redactions],
+                "none",
+            )
+        )
+    console.print(
+        _table(
+            "3. Fallbacks and disabled requests",
+            ["decision", "reason", "requests"],
+            [[f["decision"], f["reason"], f["requests"]] for f in r.fallbacks],
+            "none",
+        )
+    )
+    violations = [["blocked", c, n] for c, n in r.blocked.items()]
+    violations += [["identity refused", x["reason"], x["requests"]] for x in r.refusals]
+    violations += [["ANSWERED WITH FORBIDDEN INPUT", c, n] for c, n in r.answered_with_forbidden_input.items()]
+    console.print(_table("4. Policy violations", ["kind", "category / reason", "requests"], violations, "none"))
+    console.print(
+        _table(
+            "5. Golden-set regressions (passed before, fail now)",
+            ["case", "category", "passed in", "fails in", "same release"],
+            [
+                [
+                    g.case_id,
+                    g.category,
+                    f"{short(g.passed_release)} {g.passed_at[:16]}",
+                    f"{short(g.failed_release)} {g.failed_at[:16]}",
+                    "yes" if g.same_release else "no",
+                ]
+                for g in r.regressions
+            ],
+            "none",
+        )
+    )
+    console.print(
+        _table(
+            "6. Personal-account exceptions",
+            ["subject", "owner", "expires", "days left", "status"],
+            [
+                [e.subject, e.owner, e.expires, e.days_left, e.status.upper() if e.status != "ok" else "ok"]
+                for e in r.exceptions
+            ],
+            "none granted",
+        )
+    )
+    kill = r.kill_switch or {}
+    console.print(
+        _table(
+            "7. Control-plane actions",
+            ["seq", "time", "operator", "action", "release", "reason"],
+            [[a.seq, a.time, a.operator, a.action, short(a.release or ""), a.reason or ""] for a in r.changes],
+            "none in this window",
+        )
+    )
+    state = (
+        f"ENGAGED by {kill.get('by')} at {kill.get('at')}: {kill.get('reason')}" if kill.get("engaged") else "released"
+    )
+    console.print(f"kill switch: {state}", highlight=False)
+    for p in r.problems:
+        err.print(f"[bold red]problem:[/] {p}", highlight=False)
+
+
+# --- registration -----------------------------------------------------------------------------
+
+
+def register(app: typer.Typer, audit: typer.Typer) -> None:
+    """Add ``review`` to ``app`` and ``report`` to its ``audit`` group."""
+    app.command("review")(review)
+    audit.command("report")(audit_report)

@@ -1,0 +1,843 @@
+"""The rollout service: load -> decide -> save for promote, rollback, kill, release-kill, reconcile.
+
+The decision is ``controller.core.gates.decide`` (pure); this module gathers its evidence and makes
+it durable. Each mutating command takes these steps, in this order:
+
+    (a) read the state ``state/<workflow>.json`` (and its store version)
+    (b) decide with the gate
+    (c) append the audit record, create-only, seq = head + 1; its ``from``/``to`` are the state
+        before and after (``RolloutState.body()``); ``AlreadyExists`` -> re-read, retry
+    (d) write the new state (with the new chain head) compare-and-swap on the version read in (a)
+    (e) render the flag document from the state and write it atomically (``sync_flags``)
+
+Crash safety, decided once: **roll forward**. The audit record is the decision; the state is
+its consequence. A crash between (c) and (d) leaves the chain one record ahead of the state's
+head; every load (``load``) finds the record at head + 1 and, when it extends the state (its
+``prev_hash`` is the head's hash and its ``from`` is exactly the current state), writes its
+``to`` as the state (CAS) and says so. Ignoring it instead would leave the chain asserting an
+action that never took effect and wedge every later append on that seq. A record at head + 1
+that does *not* extend the state means someone edited the state or the chain outside the
+controller: ``InvalidInput`` (exit 2), see ``rollout audit verify``. A crash between (d) and (e)
+leaves the flag file stale; (e) re-renders it from the state on every mutating command and is
+idempotent, so the next command (or the cron ``reconcile``) repairs it.
+
+Concurrency: the store serialises writers (LocalStore: create-only links and an flock'ed CAS;
+S3: ``If-None-Match``/``If-Match`` conditional writes). A loser of (c) or (d) re-reads and
+re-decides, up to ``max_attempts`` times with jittered backoff, then raises ``Conflict``
+(exit 4). If (d) loses because another process already rolled *our* record forward, the
+command succeeded. (e) takes a local flock and renders from a fresh read, so the last flag
+write always reflects a state at least as new as every state written before it.
+
+Kill is fail-safe: it reads no evals and needs only ``workflow.yaml``. When the state store
+cannot be written (unreachable, conflicts exhausted, state or chain corrupt) it still writes the
+flag document with the kill switch engaged, leaves a marker ``flags/<workflow>.kill-pending.json``
+beside it, and raises the original error (exit 5 / 4 / 2) saying so. While the marker exists
+every render keeps the kill switch engaged; the next mutating command that reaches the state
+store records the kill in the state and the audit chain (operator and reason from the marker)
+and removes the marker. Flag sinks (``controller.adapters.k8s_flags``) get the same bytes, best effort.
+
+The flag document is a pure function of the state (``render``): ``metadata.version`` is the
+state's ``generation`` (changes of the stable baseline), not its revision, so a rollback
+restores the document byte for byte (with the kill switch in the same position). The controller
+owns the live flag file from its first command on; a file the gateway seeded from the bundle
+is replaced by the rendered equivalent (``rollout reconcile`` once does that explicitly).
+
+Operator identity: ``--operator``, else the OS user (``getpass.getuser()``). With AWS the
+accountable identity is the STS caller: ``sts_operator()`` calls ``sts:GetCallerIdentity`` and
+uses the role session name (assumed roles, e.g. IAM Identity Center, where it is the SSO user
+name) or the IAM user name as the operator, recording the full ARN in the audit evidence. A
+role session name is chosen by whoever assumes the role, so only grant ``sts:AssumeRole`` on
+the operators' role through the IdP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import getpass
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.bundle.models import Workflow
+from controller.core import audit
+from controller.core.audit import GENESIS_HASH, AuditRecord, Verification
+from controller.core.flags import render_flag_document, write_flag_document
+from controller.core.gates import (
+    COHORTS,
+    SYSTEM_OPERATORS,
+    Allowed,
+    AutoRollback,
+    Command,
+    Decision,
+    EvalEvidence,
+    EvalHistory,
+    Evidence,
+    Kill,
+    Promote,
+    Reason,
+    Refused,
+    ReleaseKill,
+    Rollback,
+    RolloutState,
+    decide,
+    due_rollbacks,
+    latest,
+    next_cohort,
+    served,
+)
+from controller.errors import BackendUnavailable, Conflict, InvalidInput, RolloutError
+from controller.ports import AlreadyExists, Store
+
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "CallerIdentity",
+    "FlagSync",
+    "Loaded",
+    "Outcome",
+    "ReconcileOnFailedEval",
+    "ReconcileReport",
+    "RolloutService",
+    "StatusReport",
+    "StoreEvals",
+    "canonical_state",
+    "kill_marker_path",
+    "operator_from_arn",
+    "render",
+    "resolve_operator",
+    "state_key",
+    "sts_operator",
+]
+
+DEFAULT_ATTEMPTS = 16
+FLAG_LOCK_TIMEOUT_S = 30.0  # how long a command waits for another command's flag write
+
+
+def state_key(workflow_id: str) -> str:
+    return f"state/{workflow_id}.json"
+
+
+def canonical_state(state: RolloutState) -> bytes:
+    return audit.canonical_json(state.to_dict())
+
+
+def kill_marker_path(flags_path: Path) -> Path:
+    name = flags_path.name.removesuffix(".flagd.json").removesuffix(".json")
+    return flags_path.with_name(f"{name}.kill-pending.json")
+
+
+def render(workflow: Workflow, state: RolloutState, *, killed: bool = False) -> dict[str, Any]:
+    """The flag document for ``state`` (``killed`` forces the kill switch on). Pure."""
+    return render_flag_document(workflow, served(state), killed=killed or state.kill.engaged, version=state.generation)
+
+
+def _flag_bytes(doc: Any) -> bytes:
+    # Exactly what write_flag_document writes, to compare without writing.
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- evidence sources ---------------------------------------------------------------------------
+
+
+class StoreEvals:
+    """Eval history from ``controller.evals.scoring.load_results`` (every result re-verified)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, digest: str) -> EvalHistory:
+        try:
+            from controller.evals.scoring import load_results
+
+            results = load_results(self.store, digest)
+        except ImportError as exc:  # pragma: no cover - evals ships with the package
+            return EvalHistory(error=f"controller.evals.scoring is unavailable ({exc})")
+        except InvalidInput as exc:
+            return EvalHistory(error=str(exc))
+        except BackendUnavailable as exc:
+            return EvalHistory(error=f"the eval store is unavailable: {exc}")
+        return EvalHistory(
+            tuple(
+                EvalEvidence(r.digest, str(getattr(r.verdict, "value", r.verdict)), r.finished_at, r.content_hash)
+                for r in results
+            )
+        )
+
+
+def _release_problem(store: Store, digest: str) -> str | None:
+    from controller.core.release import load_release
+
+    try:
+        load_release(store, digest)
+    except InvalidInput as exc:
+        return str(exc)
+    except BackendUnavailable as exc:
+        return f"the release store is unavailable: {exc}"
+    return None
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    state: RolloutState
+    version: str | None  # the store's version token; None: no state yet
+    repaired: tuple[str, ...] = ()
+    pending: AuditRecord | None = None  # read-only loads: a logged record not yet applied
+    problem: str | None = None  # read-only loads: the chain ahead of the state is not ours
+
+
+@dataclass(frozen=True)
+class FlagSync:
+    path: Path
+    changed: bool
+    killed: bool
+    served: dict[str, str]
+    published: tuple[str, ...] = ()  # the flag sinks that had to be updated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "rewritten": self.changed,
+            "killed": self.killed,
+            "served": self.served,
+            "published": list(self.published),
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one command did. ``decision`` None: there was nothing to decide (reconcile)."""
+
+    action: str
+    decision: Decision | None
+    state: RolloutState
+    record: AuditRecord | None = None
+    flags: FlagSync | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return isinstance(self.decision, Refused)
+
+    @property
+    def changed(self) -> bool:
+        return self.record is not None
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return () if self.decision is None else self.decision.reasons
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.refused else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.refused,
+            "action": self.action,
+            "decision": None if self.decision is None else ("refused" if self.refused else "allowed"),
+            "changed": self.changed,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "audit_seq": None if self.record is None else self.record.seq,
+            "state": self.state.to_dict(),
+            "served": served(self.state),
+            "flags": None if self.flags is None else self.flags.to_dict(),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    outcomes: tuple[Outcome, ...]
+    state: RolloutState
+    flags: FlagSync | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if any(o.refused for o in self.outcomes) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.exit_code == 0,
+            "actions": [o.to_dict() for o in self.outcomes],
+            "state": self.state.to_dict(),
+            "served": served(self.state),
+            "flags": None if self.flags is None else self.flags.to_dict(),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    workflow: str
+    state: RolloutState
+    served: dict[str, str]
+    kill_pending: dict[str, Any] | None
+    pending: AuditRecord | None
+    problem: str | None
+    flags_path: Path
+    flags_in_sync: bool
+    evals: dict[str, Any]
+    due: list[str]
+    next: dict[str, Any] | None
+    store: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "store": self.store,
+            "state": self.state.to_dict(),
+            "served": self.served,
+            "kill_switch": {**dataclasses.asdict(self.state.kill), "pending_marker": self.kill_pending},
+            "pending_audit_seq": None if self.pending is None else self.pending.seq,
+            "problem": self.problem,
+            "flags": {"path": str(self.flags_path), "in_sync": self.flags_in_sync},
+            "evals": self.evals,
+            "rollbacks_due": self.due,
+            "next_promotion": self.next,
+        }
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+class RolloutService:
+    """Load -> decide -> save for one workflow over a Store and a local flag file."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        store: Store,
+        flags_path: Path,
+        *,
+        bundle_problems: Sequence[str] = (),
+        eval_store: Store | None = None,
+        evals: Callable[[str], EvalHistory] | None = None,
+        release_check: Callable[[str], str | None] | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        max_attempts: int = DEFAULT_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        flag_sinks: Sequence[Any] = (),
+    ) -> None:
+        self.workflow = workflow
+        self.store = store
+        self.flags_path = Path(flags_path)
+        self.bundle_problems = tuple(bundle_problems)
+        self.evals = evals or StoreEvals(eval_store if eval_store is not None else store)
+        self.release_check = release_check or (lambda digest: _release_problem(store, digest))
+        self.clock = clock
+        self.max_attempts = max(1, max_attempts)
+        self.sleep = sleep
+        self.key = state_key(workflow.id)
+        # Where else the same bytes go (controller.adapters.k8s_flags.ConfigMapFlagSink): after the file.
+        self.flag_sinks = tuple(flag_sinks)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read(self) -> tuple[RolloutState, str | None]:
+        got = self.store.get(self.key)
+        if got is None:
+            return RolloutState(workflow=self.workflow.id), None
+        try:
+            data = json.loads(got.data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidInput(f"rollout state {self.key} in {self.store.describe()} is not JSON.") from None
+        state = RolloutState.from_dict(data)
+        if state.workflow != self.workflow.id:
+            raise InvalidInput(f"rollout state {self.key} belongs to workflow {state.workflow!r}.")
+        return state, got.version
+
+    def _next_record(self, state: RolloutState) -> AuditRecord | None:
+        """The record at head + 1 when it extends ``state``; InvalidInput when it is foreign."""
+        seq = (state.head.seq if state.head else 0) + 1
+        got = self.store.get(audit.record_key(self.workflow.id, seq))
+        if got is None:
+            return None
+        try:
+            record = AuditRecord.from_json(got.data)
+        except InvalidInput as exc:
+            raise InvalidInput(f"audit record seq {seq} is unreadable ({exc}); run `rollout audit verify`.") from None
+        prev = state.head.hash if state.head else GENESIS_HASH
+        extends = (
+            record.seq == seq
+            and record.compute_hash() == record.hash
+            and record.prev_hash == prev
+            and audit.canonical_json(record.from_) == audit.canonical_json(state.body())
+        )
+        if not extends:
+            raise InvalidInput(
+                f"audit record seq {seq} does not extend the rollout state (state or chain changed outside "
+                "the controller); run `rollout audit verify`."
+            )
+        return record
+
+    def load(self, *, repair: bool = True) -> Loaded:
+        """Read the state; with ``repair``, first complete any record logged but not applied.
+
+        Without ``repair`` (status, history, verify) nothing is written and a record that does
+        not extend the state is reported in ``problem`` instead of raised."""
+        repaired: list[str] = []
+        for attempt in range(self.max_attempts):
+            state, version = self._read()
+            if not repair:
+                try:
+                    return Loaded(state, version, (), self._next_record(state))
+                except InvalidInput as exc:
+                    return Loaded(state, version, (), None, str(exc))
+            record = self._next_record(state)
+            if record is None:
+                return Loaded(state, version, tuple(repaired))
+            completed = dataclasses.replace(RolloutState.from_body(record.to), head=record.head)
+            with contextlib.suppress(Conflict):  # someone else moved the state; re-read
+                self.store.replace(self.key, canonical_state(completed), expected=version)
+                repaired.append(
+                    f"completed audit seq {record.seq} ({record.action} by {record.operator}), "
+                    "logged by a command that stopped before saving the state"
+                )
+            self._backoff(attempt, quick=True)
+        raise Conflict(f"rollout state {self.key} kept changing while being repaired; retry.")
+
+    def _backoff(self, attempt: int, *, quick: bool = False) -> None:
+        if quick:
+            return
+        self.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+
+    # -- evidence --------------------------------------------------------------------------------
+
+    def _evidence(self, releases: Iterable[str | None]) -> Evidence:
+        evals = {d: self.evals(d) for d in dict.fromkeys(r for r in releases if r)}
+        return Evidence(self.workflow, self.bundle_problems, evals)
+
+    def _live_evidence(self, state: RolloutState, extra: Iterable[str | None] = ()) -> Evidence:
+        live = [state.candidate.release if state.candidate else None, state.stable, *extra]
+        evidence = self._evidence(live)
+        if state.stable and any(d.release == state.stable for d in due_rollbacks(state, evidence)):
+            # Only then do earlier stable releases matter (where the rollback goes).
+            evidence = self._evidence([*live, *state.previous_stables])
+        return evidence
+
+    # -- flags -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _flag_lock(self) -> Iterator[None]:
+        self.flags_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.flags_path.with_name(f".{self.flags_path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # A dead holder's lock is released by the kernel; a live but stuck one must not block
+            # every later command (a kill included) forever.
+            deadline = time.monotonic() + FLAG_LOCK_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Conflict(
+                            f"the flag document {self.flags_path} has been locked by another command for "
+                            f"{FLAG_LOCK_TIMEOUT_S:.0f}s; retry, or find the stuck process."
+                        ) from None
+                    time.sleep(0.01)
+            yield
+        finally:
+            os.close(fd)
+
+    def kill_pending(self) -> dict[str, Any] | None:
+        path = kill_marker_path(self.flags_path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"operator": "unknown", "reason": f"unreadable kill marker {path}", "at": None}
+        return (
+            data if isinstance(data, dict) else {"operator": "unknown", "reason": "malformed kill marker", "at": None}
+        )
+
+    def flags_in_sync(self, state: RolloutState) -> bool:
+        doc = render(self.workflow, state, killed=self.kill_pending() is not None)
+        try:
+            return self.flags_path.read_bytes() == _flag_bytes(doc)
+        except OSError:
+            return False
+
+    def sync_flags(self) -> FlagSync:
+        """(e): render the flag document from a fresh read of the state; write it when it differs."""
+        with self._flag_lock():
+            state, _ = self._read()
+            killed = state.kill.engaged or self.kill_pending() is not None
+            doc = render(self.workflow, state, killed=killed)
+            data = _flag_bytes(doc)
+            try:
+                current: bytes | None = self.flags_path.read_bytes()
+            except FileNotFoundError:
+                current = None
+            changed = current != data
+            if changed:
+                try:
+                    write_flag_document(self.flags_path, doc)
+                except OSError as exc:
+                    raise BackendUnavailable(
+                        f"cannot write the flag document {self.flags_path}: {exc.strerror or exc}; the state is saved "
+                        "and the next command re-renders it."
+                    ) from exc
+            published = tuple(sink.describe() for sink in self.flag_sinks if sink.publish(data))
+            return FlagSync(self.flags_path, changed, killed, served(state), published)
+
+    # -- the command loop ------------------------------------------------------------------------
+
+    def _run(
+        self,
+        action: str,
+        plan: Callable[[RolloutState], tuple[Command | None, Evidence]],
+        *,
+        extra_evidence: dict[str, Any] | None = None,
+    ) -> Outcome:
+        notes: list[str] = []
+        for attempt in range(self.max_attempts):
+            loaded = self.load()
+            notes.extend(n for n in loaded.repaired if n not in notes)
+            command, evidence = plan(loaded.state)
+            if command is None:
+                return Outcome(action, None, loaded.state, None, self.sync_flags(), tuple(notes))
+            decision = decide(loaded.state, command, evidence, self.clock())
+            if isinstance(decision, Refused) or not decision.changed:
+                return Outcome(action, decision, loaded.state, None, self.sync_flags(), tuple(notes))
+            record = self._record(loaded.state, command, decision, extra_evidence)
+            try:
+                audit.append(self.store, record)  # (c)
+            except AlreadyExists:
+                self._backoff(attempt)
+                continue
+            new_state = dataclasses.replace(decision.new_state, head=record.head)
+            try:
+                self.store.replace(self.key, canonical_state(new_state), expected=loaded.version)  # (d)
+            except Conflict:
+                # Our record holds seq head+1, so the state can only have moved by completing it.
+                again = self.load()
+                if again.state.head is None or again.state.head.seq < record.seq:
+                    raise
+                notes.append(f"audit seq {record.seq} was applied by a concurrent command's repair")
+                new_state = again.state
+            return Outcome(action, decision, new_state, record, self.sync_flags(), tuple(notes))  # (e)
+        raise Conflict(
+            f"{action}: the rollout state kept changing under concurrent commands ({self.max_attempts} attempts); "
+            "nothing was applied by this command. Retry."
+        )
+
+    def _record(
+        self, state: RolloutState, command: Command, decision: Allowed, extra: dict[str, Any] | None
+    ) -> AuditRecord:
+        release = getattr(command, "release", None)
+        if release is None:
+            release = next((a.release for a in decision.new_state.last_actions[:1]), None)
+        evidence = dict(decision.evidence)
+        if getattr(command, "approvers", None):
+            evidence["approvers_given"] = list(command.approvers)  # type: ignore[union-attr]
+        if extra:
+            evidence.update(extra)
+        return audit.next_record(
+            state.head,
+            time=self.clock(),
+            operator=command.operator,
+            action=command.action,
+            workflow=self.workflow.id,
+            from_=state.body(),
+            to=decision.new_state.body(),
+            release=release,
+            evidence=evidence,
+            reason=command.reason,
+        )
+
+    def _apply_pending_kill(self) -> list[str]:
+        marker = self.kill_pending()
+        if marker is None:
+            return []
+        operator = str(marker.get("operator") or "unknown")
+        reason = f"{marker.get('reason')} [engaged at {marker.get('at')} while the state store was unavailable]"
+        out = self._run("kill", lambda s: (Kill(operator, reason), Evidence(self.workflow)))
+        kill_marker_path(self.flags_path).unlink(missing_ok=True)
+        what = "recorded" if out.changed else "already recorded"
+        return [f"kill switch engaged by {operator} while the state store was unavailable: {what} in the state"]
+
+    def _command(
+        self,
+        action: str,
+        plan: Callable[[RolloutState], tuple[Command | None, Evidence]],
+        *,
+        extra_evidence: dict[str, Any] | None = None,
+    ) -> Outcome:
+        notes = self._apply_pending_kill()
+        out = self._run(action, plan, extra_evidence=extra_evidence)
+        return dataclasses.replace(out, notes=(*notes, *out.notes)) if notes else out
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def promote(
+        self,
+        release: str | None,
+        cohort: str,
+        *,
+        operator: str,
+        approvers: Sequence[str] = (),
+        reason: str | None = None,
+        operator_arn: str | None = None,
+    ) -> Outcome:
+        verified: dict[str, str | None] = {}  # a release is immutable: verify it once per command
+
+        def plan(state: RolloutState) -> tuple[Command, Evidence]:
+            live = [state.candidate.release if state.candidate else None, state.stable]
+            evidence = self._evidence([release, *live])
+            if release is not None:
+                if release not in verified:
+                    verified[release] = self.release_check(release)
+                evidence = dataclasses.replace(evidence, releases=dict(verified))
+            return Promote(release, cohort, operator, tuple(approvers), reason), evidence
+
+        return self._command("promote", plan, extra_evidence=_arn(operator_arn))
+
+    def rollback(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+        return self._command(
+            "rollback",
+            lambda s: (Rollback(operator, reason), Evidence(self.workflow, self.bundle_problems)),
+            extra_evidence=_arn(operator_arn),
+        )
+
+    def kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+        """Engage the kill switch. No gate, no eval read; fail-safe when the state store is down."""
+        try:
+            return self._command(
+                "kill", lambda s: (Kill(operator, reason), Evidence(self.workflow)), extra_evidence=_arn(operator_arn)
+            )
+        except RolloutError as exc:  # unreachable, conflicts exhausted, corrupt state or chain
+            try:
+                path = self._failsafe_kill(operator, reason)
+            except OSError as flag_exc:
+                raise BackendUnavailable(
+                    f"{exc} The fail-safe write of the flag document {self.flags_path} failed too "
+                    f"({flag_exc.strerror or flag_exc}): the kill switch is NOT engaged. Pull it by hand (runbook)."
+                ) from exc
+            raise type(exc)(
+                f"{exc} Fail-safe: the flag document {path} was written with the kill switch ENGAGED, and "
+                f"{kill_marker_path(self.flags_path).name} beside it keeps it engaged until a command records "
+                "the kill in the state store (if it is not there already)."
+            ) from exc
+
+    def _failsafe_kill(self, operator: str, reason: str) -> Path:
+        marker = {"operator": operator, "reason": reason, "at": _iso(self.clock())}
+        # What each cohort was served is unknowable without the state; the kill overrides it.
+        doc = render(self.workflow, RolloutState(self.workflow.id), killed=True)
+        with self._flag_lock():
+            write_flag_document(kill_marker_path(self.flags_path), marker)
+            write_flag_document(self.flags_path, doc)
+        for sink in self.flag_sinks:
+            with contextlib.suppress(RolloutError):  # best effort: the local file is engaged already
+                sink.publish(_flag_bytes(doc))
+        return self.flags_path
+
+    def release_kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+        def plan(state: RolloutState) -> tuple[Command, Evidence]:
+            # Live evals only inform a warning; an unreadable eval store does not block a release.
+            return ReleaseKill(operator, reason), self._live_evidence(state)
+
+        return self._command("release-kill", plan, extra_evidence=_arn(operator_arn))
+
+    def reconcile(self, *, operator: str = "reconcile", trigger: str | None = None) -> ReconcileReport:
+        """Idempotent (cron): complete logged-but-unapplied records, roll back every live release
+        whose latest eval FAILED (audited), and re-render the flag document."""
+        outcomes: list[Outcome] = []
+        notes = self._apply_pending_kill()
+        for _ in range(4):  # candidate, then stable (possibly twice), bounded
+
+            def plan(state: RolloutState) -> tuple[Command | None, Evidence]:
+                evidence = self._live_evidence(state)
+                due = due_rollbacks(state, evidence)
+                if not due:
+                    return None, evidence
+                first = due[0]
+                reason = first.reason if trigger is None else f"{first.reason} ({trigger})"
+                return AutoRollback(first.release, operator, reason), evidence
+
+            out = self._run("reconcile", plan)
+            notes.extend(n for n in out.notes if n not in notes)
+            if out.decision is None:
+                break
+            outcomes.append(out)
+            if not out.changed:
+                break
+        flags = self.sync_flags()
+        state = self.load(repair=False).state
+        return ReconcileReport(tuple(outcomes), state, flags, tuple(notes))
+
+    # -- read-only -------------------------------------------------------------------------------
+
+    def status(self, *, operator: str, release: str | None = None, approvers: Sequence[str] = ()) -> StatusReport:
+        """The state, what is served, live evals, and what the next promotion still needs (the
+        gate's own refusal reasons for it). ``release``: the one the current bundle builds."""
+        loaded = self.load(repair=False)
+        state = loaded.state
+        cand = state.candidate.release if state.candidate else None
+        evidence = self._live_evidence(state, [release])
+        target: str | None = cand or (release if release != state.stable else None)
+        next_up: dict[str, Any] | None = None
+        if target is not None:
+            cohort = next_cohort(state, target) or COHORTS[-1]
+            check = self.release_check(target)
+            evidence = dataclasses.replace(evidence, releases={target: check})
+            decision = decide(state, Promote(target, cohort, operator, tuple(approvers)), evidence, self.clock())
+            next_up = {
+                "release": target,
+                "cohort": cohort,
+                "operator": operator,
+                "ready": isinstance(decision, Allowed),
+                "needs": [r.to_dict() for r in decision.reasons] if isinstance(decision, Refused) else [],
+            }
+        evals: dict[str, Any] = {}
+        roles = {state.stable: "stable", cand: "candidate", release: "bundle"}
+        for digest, history in evidence.evals.items():
+            last = latest(history)
+            evals[digest] = {
+                "role": roles.get(digest, "previous stable"),
+                "results": len(history.results),
+                "error": history.error,
+                "latest": None if last is None else last.to_dict(),
+            }
+        return StatusReport(
+            workflow=self.workflow.id,
+            state=state,
+            served=served(state),
+            kill_pending=self.kill_pending(),
+            pending=loaded.pending,
+            problem=loaded.problem,
+            flags_path=self.flags_path,
+            flags_in_sync=self.flags_in_sync(state),
+            evals=evals,
+            due=[d.reason or "" for d in due_rollbacks(state, evidence)],
+            next=next_up,
+            store=self.store.describe(),
+        )
+
+    def history(self) -> list[AuditRecord | bytes]:
+        return audit.read_chain(self.store, self.workflow.id)
+
+    def verify(self) -> tuple[Verification, list[str]]:
+        """Re-walk the chain against the state's head; also check the state is the head's ``to``."""
+        loaded = self.load(repair=False)
+        records = self.history()
+        result = audit.verify_chain(records, loaded.state.head)
+        problems: list[str] = []
+        head = loaded.state.head
+        if result.ok and head is not None:
+            at_head = records[head.seq - 1]
+            if isinstance(at_head, AuditRecord) and audit.canonical_json(at_head.to) != audit.canonical_json(
+                loaded.state.body()
+            ):
+                problems.append(
+                    f"the state does not match the `to` of audit seq {head.seq}: it was changed outside the controller"
+                )
+        elif result.ok and head is None and loaded.version is not None and loaded.state.revision:
+            problems.append("the state has a revision but no audit chain head")
+        return result, problems
+
+
+def _arn(arn: str | None) -> dict[str, Any] | None:
+    return {"operator_arn": arn} if arn else None
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# --- the eval hook --------------------------------------------------------------------------------
+
+
+class ReconcileOnFailedEval:
+    """``controller.evals.scoring.RollbackHook``: a FAIL of a live release rolls it back at once.
+
+    ``run_eval`` stores the result before calling the hook, so a reconcile sees it as the
+    latest evidence; the rollback is audited with operator ``eval-run``.
+    """
+
+    def __init__(self, service: RolloutService) -> None:
+        self.service = service
+        self.reports: list[ReconcileReport] = []
+
+    def on_failed_eval(self, digest: str, result: Any) -> None:
+        state = self.service.load(repair=False).state
+        live = {state.candidate.release if state.candidate else None, state.stable}
+        if digest not in live:
+            return
+        short = str(getattr(result, "content_hash", ""))[:12]
+        self.reports.append(self.service.reconcile(operator="eval-run", trigger=f"`rollout eval run` {short}"))
+
+
+# --- operator identity ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    name: str
+    arn: str | None = None
+    source: str = "os"  # "flag" | "os" | "sts"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def operator_from_arn(arn: str) -> str:
+    """``...:assumed-role/Role/session`` -> session; ``...:user/path/name`` -> name; ``...:root`` -> root."""
+    resource = arn.split(":", 5)[-1] if arn.count(":") >= 5 else ""
+    if not resource:
+        raise InvalidInput(f"not an AWS ARN: {arn!r}.")
+    if resource == "root":
+        return "root"
+    name = resource.rsplit("/", 1)[-1]
+    if not name:
+        raise InvalidInput(f"cannot tell an operator name from ARN {arn!r}.")
+    return name
+
+
+def sts_operator(client: Any = None) -> CallerIdentity:
+    """The STS caller identity (``sts:GetCallerIdentity``) as the operator."""
+    try:
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client("sts", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
+        arn = client.get_caller_identity()["Arn"]
+    except RolloutError:
+        raise
+    except Exception as exc:  # botocore raises many types; all mean "no identity"
+        raise BackendUnavailable(f"cannot get the STS caller identity: {exc}.") from exc
+    return CallerIdentity(operator_from_arn(arn), arn, "sts")
+
+
+def resolve_operator(explicit: str | None = None, *, from_sts: bool = False, sts_client: Any = None) -> CallerIdentity:
+    if explicit is not None and from_sts:
+        raise InvalidInput("give --operator NAME or --operator-from-sts, not both.")
+    if from_sts:
+        identity = sts_operator(sts_client)
+    elif explicit is not None:
+        identity = CallerIdentity(explicit.strip(), None, "flag")
+    else:
+        try:
+            identity = CallerIdentity(getpass.getuser(), None, "os")
+        except (OSError, KeyError) as exc:
+            raise InvalidInput("cannot tell who you are; pass --operator NAME.") from exc
+    if not identity.name:
+        raise InvalidInput("the operator name is empty; pass --operator NAME.")
+    if identity.name in SYSTEM_OPERATORS:
+        raise InvalidInput(f"operator {identity.name!r} is reserved for automatic actions.")
+    return identity
