@@ -113,6 +113,7 @@ class RequestSink(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class JwksSource(Protocol):
     """Where verification keys come from.
 

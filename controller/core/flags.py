@@ -220,3 +220,32 @@ def write_flag_document(path: Path, doc: Mapping[str, Any]) -> bytes:
     finally:
         os.close(dir_fd)
     return data
+
+
+# --- publishing (pure) ------------------------------------------------------------------------
+
+
+def kill_engaged(document: bytes | None, kill_switch_flag: str) -> bool:
+    """Whether a flagd document serves its kill switch's ``true`` variant by default."""
+    if not document:
+        return False
+    try:
+        flag = json.loads(document)["flags"][kill_switch_flag]
+        return flag["variants"][flag["defaultVariant"]] is True
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def publish_hold(live: bytes | None, rendered: bytes, kill_switch_flag: str, *, releasing_kill: bool = False) -> str | None:
+    """Why ``rendered`` must not replace ``live`` in a sink, or None when it may.
+
+    The never-un-kill rule: a live document with the kill switch engaged is replaced by one
+    without only when the command is the explicit release of the kill. Anything else that would
+    release it (an operator's fail-safe kill that reached the flags but not the state, a kill
+    pulled by hand in one sink) leaves the live document engaged."""
+    if releasing_kill or not kill_engaged(live, kill_switch_flag) or kill_engaged(rendered, kill_switch_flag):
+        return None
+    return (
+        "the live flag document has the kill switch engaged but the state does not: left engaged; "
+        "record the kill (`rollout kill`) or release it (`rollout kill --release --reason TEXT`)"
+    )
