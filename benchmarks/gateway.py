@@ -22,9 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from controller.adapters.devidp import DevIdp  # noqa: E402
+from controller.adapters.flag_file import write_flag_document  # noqa: E402
 from controller.adapters.request_sinks import JsonlSink  # noqa: E402
 from controller.bundle.models import load_bundle  # noqa: E402
-from controller.core.flags import render_flag_document, write_flag_document  # noqa: E402
+from controller.core.flags import render_flag_document  # noqa: E402
 from controller.core.release import create_release, model_choice  # noqa: E402
 from controller.models.testing import CannedAdapter  # noqa: E402
 from controller.service.compose import StatePaths, build_gateway, open_local_store  # noqa: E402

@@ -2,5 +2,5 @@
 
 Nothing here imports Pulumi at package level: ``infra.handlers`` ships inside the Lambda
 archive (see ``infra.build_archive``) next to the ``controller`` package, and
-``infra.derive``/``infra.policies`` are shared with the policy pack.
+``controller.core.provisioning``/``infra.policies`` are shared with the policy pack.
 """

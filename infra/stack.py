@@ -2,7 +2,7 @@
 
 ``build`` is the whole program minus reading config and exporting, so tests can run it under
 Pulumi mocks with any bundle. Every retention period, Object Lock mode, model ARN, IdP issuer
-and audience, and SSO group comes from ``bundle.workflow`` (through ``infra.derive``); stack
+and audience, and SSO group comes from ``bundle.workflow`` (through ``controller.core.provisioning``); stack
 config contributes only deployment facts (region, archive path, SSO instance, throttling).
 """
 
@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from controller.bundle.models import Bundle
 from infra import config as stack_config
-from infra import derive
+from controller.core import provisioning as derive
 from infra.components import (
     AuditLogBucket,
     AuditLogBucketArgs,
@@ -32,7 +32,7 @@ from infra.components import (
     SsoAccess,
     SsoAccessArgs,
 )
-from infra.derive import LogClass
+from controller.core.provisioning import LogClass
 
 __all__ = ["build"]
 

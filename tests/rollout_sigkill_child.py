@@ -5,7 +5,7 @@
 Runs one rollout command on the directory ``ROOT`` (laid out by ``tests.test_rollout.make_env``:
 ``store/`` and ``flags/``) with the clock fixed at ``CLOCK`` (ISO 8601), counting the write steps
 the way ``tests/test_rollout_crash.py`` does: (c) ``Store.create`` of the audit record, (d)
-``Store.replace`` of the state, (e) ``write_flag_document``. At write step ``KILL_AT`` the process
+``Store.replace`` of the state, (e) ``write_flag_bytes``. At write step ``KILL_AT`` the process
 SIGKILLs itself, so no ``except``, ``finally`` or ``atexit`` runs, and the kernel drops whatever
 flocks it held. ``MODE`` says where in that step:
 
@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import controller.adapters.flag_file as flag_files
 import controller.service.rollout as rollout
 from controller.adapters import LocalStore
 from tests.test_rollout import make_env
@@ -99,8 +100,8 @@ def main(argv: list[str]) -> int:
     steps = KillingSteps(int(kill_at), mode)
     os.link = steps.publishing("link", os.link)  # type: ignore[assignment]
     os.replace = steps.publishing("replace", os.replace)  # type: ignore[assignment]
-    real = rollout.write_flag_document
-    rollout.write_flag_document = lambda path, doc: steps.around("write flags", lambda: real(path, doc))  # type: ignore[assignment]
+    real = flag_files.write_flag_bytes
+    flag_files.write_flag_bytes = lambda path, data, **kw: steps.around("write flags", lambda: real(path, data, **kw))  # type: ignore[assignment]
     CHILD_COMMANDS[command](env.service(store=CountingStore(env.store, steps)))
     print(json.dumps({"steps": steps.names, "published": steps.published}))
     return 0

@@ -7,9 +7,10 @@ import os
 import time
 from pathlib import Path
 
+from controller.adapters.flag_file import STALE_TEMP_SECONDS, write_flag_document
 from controller.bundle.models import Workflow
 from controller.bundle.yamlio import load_yaml
-from controller.core.flags import STALE_TEMP_SECONDS, flagd_problems, render_flag_document, write_flag_document
+from controller.core.flags import flagd_problems, render_flag_document
 
 REPO = Path(__file__).resolve().parent.parent
 WF = Workflow.model_validate(load_yaml(REPO / "workflows/internal-docs-qa/workflow.yaml").data)

@@ -15,9 +15,10 @@ import jsonschema
 import pytest
 
 from controller.adapters.devidp import DevIdp
+from controller.adapters.flag_file import write_flag_document
 from controller.adapters.request_sinks import MemorySink, schema_document
 from controller.bundle.models import load_bundle
-from controller.core.flags import render_flag_document, write_flag_document
+from controller.core.flags import render_flag_document
 from controller.core.release import create_release, model_choice
 from controller.gateway.http import serve_in_thread
 from controller.models.base import ModelUnavailable

@@ -315,7 +315,7 @@ def test_a_file_that_is_not_a_stack_export_is_invalid_input(project: Path, tmp_p
 
 
 def test_the_stack_export_fixture_matches_the_programs_expected_values() -> None:
-    from infra import derive  # pure: no Pulumi needed
+    from controller.core import provisioning as derive  # pure: no Pulumi needed
 
     workflow = load_bundle(Path(__file__).resolve().parents[1] / "workflows" / "internal-docs-qa").workflow
     rules = derive.bucket_rules(workflow)

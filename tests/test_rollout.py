@@ -590,118 +590,36 @@ def test_kill_engages_the_flag_even_when_the_state_is_corrupt(env: Env) -> None:
 # --- Kubernetes flag sync against a minimal fake API server ------------------------------------------------
 
 
-class FakeKubeApi:
-    """The ConfigMap subset of the Kubernetes API on 127.0.0.1: GET, POST and PUT, with
-    ``resourceVersion`` checked on PUT (409 when stale) and 409 on a POST of an existing name."""
+def _publish(sink: Any, data: bytes) -> bool:
+    from controller.service.publish import publish_to
 
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.requests: list[tuple[str, str]] = []
-        self.interfere = 0  # the next N PUTs find the object changed by someone else
-        lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _status(self, code: int, reason: str) -> None:
-                self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code})
-
-            def _route(self) -> tuple[str, str | None] | None:
-                parts = self.path.split("?")[0].strip("/").split("/")
-                if parts[:3] != ["api", "v1", "namespaces"] or len(parts) not in (5, 6) or parts[4] != "configmaps":
-                    return None
-                return parts[3], (parts[5] if len(parts) == 6 else None)
-
-            def _body(self) -> dict[str, Any]:
-                return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-
-            def do_GET(self) -> None:
-                api.requests.append(("GET", self.path))
-                route = self._route()
-                with lock:
-                    obj = api.objects.get(route) if route else None  # type: ignore[arg-type]
-                self._send(200, obj) if obj else self._status(404, "NotFound")
-
-            def do_POST(self) -> None:
-                api.requests.append(("POST", self.path))
-                ns, _ = self._route() or ("", None)
-                body = self._body()
-                key = (ns, body["metadata"]["name"])
-                with lock:
-                    if key in api.objects:
-                        return self._status(409, "AlreadyExists")
-                    body["metadata"]["resourceVersion"] = "1"
-                    api.objects[key] = body
-                self._send(201, body)
-
-            def do_PUT(self) -> None:
-                api.requests.append(("PUT", self.path))
-                route = self._route()
-                body = self._body()
-                with lock:
-                    current = api.objects.get(route)  # type: ignore[arg-type]
-                    if current is None:
-                        return self._status(404, "NotFound")
-                    if api.interfere:
-                        api.interfere -= 1
-                        current["metadata"]["resourceVersion"] = str(int(current["metadata"]["resourceVersion"]) + 1)
-                    if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
-                        return self._status(409, "Conflict")
-                    body["metadata"]["resourceVersion"] = str(int(current["metadata"]["resourceVersion"]) + 1)
-                    api.objects[route] = body  # type: ignore[index]
-                self._send(200, body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def core_v1(self) -> Any:
-        from kubernetes import client
-
-        config = client.Configuration()
-        config.host = self.url
-        return client.CoreV1Api(client.ApiClient(config))
-
-    def data(self, ns: str = "flags", name: str = "docs-qa") -> dict[str, str]:
-        return self.objects[(ns, name)]["data"]
+    return publish_to(sink, data, "kill-switch").written
 
 
 @pytest.fixture
 def kube() -> Any:
+    from fakes.kube import FakeKubeApi
+
     api = FakeKubeApi()
     yield api
     api.server.shutdown()
     api.server.server_close()
 
 
-def test_configmap_sink_is_idempotent_and_keeps_other_keys(kube: FakeKubeApi) -> None:
+def test_configmap_sink_is_idempotent_and_keeps_other_keys(kube: Any) -> None:
     from controller.adapters.k8s_flags import DEFAULT_KEY, configmap_sink
 
     sink = configmap_sink("flags/docs-qa", api=kube.core_v1())
-    assert sink.publish(b'{"v": 1}\n') is True  # created
+    assert _publish(sink, b'{"v": 1}\n') is True  # created
     kube.objects[("flags", "docs-qa")]["data"]["other"] = "kept"
-    assert sink.publish(b'{"v": 1}\n') is False  # same bytes: no write
+    assert _publish(sink, b'{"v": 1}\n') is False  # same bytes: no write
     kube.interfere = 1  # someone else writes between our read and our replace: 409, re-read, retry
-    assert sink.publish(b'{"v": 2}\n') is True
+    assert _publish(sink, b'{"v": 2}\n') is True
     assert kube.data() == {DEFAULT_KEY: '{"v": 2}\n', "other": "kept"}
     assert [m for m, _ in kube.requests].count("PUT") == 2
     kube.interfere = 99
     with pytest.raises(Conflict):
-        sink.publish(b'{"v": 3}\n')
+        _publish(sink, b'{"v": 3}\n')
     with pytest.raises(InvalidInput):
         configmap_sink("no-slash", api=kube.core_v1())
 
@@ -716,10 +634,10 @@ def test_configmap_sink_unreachable_is_backend_unavailable() -> None:
     config.retries = 0
     sink = ConfigMapFlagSink("flags", "docs-qa", client.CoreV1Api(client.ApiClient(config)))
     with pytest.raises(BackendUnavailable):
-        sink.publish(b"{}")
+        _publish(sink, b"{}")
 
 
-def test_service_publishes_the_flag_document_to_kubernetes(env: Env, kube: FakeKubeApi) -> None:
+def test_service_publishes_the_flag_document_to_kubernetes(env: Env, kube: Any) -> None:
     from controller.adapters.k8s_flags import DEFAULT_KEY, configmap_sink
 
     sink = configmap_sink("flags/docs-qa", api=kube.core_v1())
@@ -737,9 +655,9 @@ def test_a_stuck_flag_writer_makes_commands_fail_with_a_conflict_not_hang(env: E
     import fcntl
     import os
 
-    import controller.service.rollout as rollout_module
+    import controller.adapters.flag_file as flag_file_module
 
-    monkeypatch.setattr(rollout_module, "FLAG_LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(flag_file_module, "FLAG_LOCK_TIMEOUT_S", 0.2)
     svc = env.service()
     env.passing(1)
     lock = env.flags.with_name(f".{env.flags.name}.lock")

@@ -2,7 +2,7 @@
 command repairs the rest.
 
 The write steps of a mutating command are (c) the audit record (``Store.create``), (d) the state
-(``Store.replace``) and (e) the flag document (``write_flag_document``). A clean run on a copy of
+(``Store.replace``) and (e) the flag document (``write_flag_bytes``). A clean run on a copy of
 the same directory counts them and yields the expected new state (the clock is fixed, so it is
 byte-for-byte deterministic). Then, for every step k, the command runs again on a fresh copy and
 "dies" (an exception no handler catches, like a killed process) just before or just after step
@@ -111,11 +111,11 @@ def _copy(base: Env, src: Path, dest: Path) -> Env:
 
 
 def _run(env: Env, scenario: str, steps: Steps, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import controller.service.rollout as rollout
+    import controller.adapters.flag_file as flag_files
 
-    real = rollout.write_flag_document
+    real = flag_files.write_flag_bytes
     with monkeypatch.context() as mp:
-        mp.setattr(rollout, "write_flag_document", lambda path, doc: steps.around("write flags", lambda: real(path, doc)))
+        mp.setattr(flag_files, "write_flag_bytes", lambda path, data, **kw: steps.around("write flags", lambda: real(path, data, **kw)))
         return COMMANDS[scenario](env.service(store=CountingStore(env.store, steps)))
 
 

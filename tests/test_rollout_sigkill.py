@@ -59,8 +59,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from controller.core import audit
 from controller.adapters import LocalStore
+from controller.core import audit
 from controller.service.rollout import kill_marker_path, render
 
 try:

@@ -11,17 +11,39 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from controller.adapters.atomic import sweep_stale_temps, write_atomic
+from controller.adapters.atomic import STALE_TEMP_SECONDS, sweep_stale_temps, write_atomic
+from controller.core.flags import encode_flag_document
 from controller.errors import BackendUnavailable, Conflict
 
-__all__ = ["DEFAULT_FLAG_FILE_MODE", "FLAG_LOCK_TIMEOUT_S", "FileFlagSink"]
+__all__ = [
+    "DEFAULT_FLAG_FILE_MODE",
+    "FLAG_LOCK_TIMEOUT_S",
+    "STALE_TEMP_SECONDS",
+    "FileFlagSink",
+    "write_flag_bytes",
+    "write_flag_document",
+]
 
 DEFAULT_FLAG_FILE_MODE = 0o640
 FLAG_LOCK_TIMEOUT_S = 30.0  # how long a command waits for another command's flag write
+
+
+def write_flag_bytes(path: Path, data: bytes, *, mode: int = DEFAULT_FLAG_FILE_MODE) -> None:
+    """Every write of a flag document or kill marker: atomic, durable, readable by the gateway."""
+    sweep_stale_temps(path)
+    write_atomic(path, data, mode=mode)
+
+
+def write_flag_document(path: Path, doc: Mapping[str, Any], *, mode: int = DEFAULT_FLAG_FILE_MODE) -> bytes:
+    data = encode_flag_document(doc)
+    write_flag_bytes(Path(path), data, mode=mode)
+    return data
 
 
 class FileFlagSink:
@@ -29,12 +51,20 @@ class FileFlagSink:
         self.path = Path(path)
         self.mode = mode
         self.lock_timeout_s = lock_timeout_s
+        self._held = threading.local()  # lock() is reentrant within a thread: swap() inside lock()
 
     def describe(self) -> str:
         return str(self.path)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
         timeout = FLAG_LOCK_TIMEOUT_S if self.lock_timeout_s is None else self.lock_timeout_s
@@ -51,7 +81,11 @@ class FileFlagSink:
                             f"{timeout:.0f}s; retry, or find the stuck process."
                         ) from None
                     time.sleep(0.01)
-            yield
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
         finally:
             os.close(fd)
 
@@ -63,9 +97,8 @@ class FileFlagSink:
 
     def write(self, data: bytes) -> None:
         """Write unconditionally (the caller holds ``lock``)."""
-        sweep_stale_temps(self.path)
         try:
-            write_atomic(self.path, data, mode=self.mode)
+            write_flag_bytes(self.path, data, mode=self.mode)
         except OSError as exc:
             raise BackendUnavailable(f"cannot write the flag document {self.path}: {exc.strerror or exc}.") from exc
 

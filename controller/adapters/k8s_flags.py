@@ -20,21 +20,15 @@ runs in a pod, else the kubeconfig; pass ``api`` (a ``CoreV1Api``) to point it e
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from controller.errors import BackendUnavailable, Conflict, InvalidInput
+from controller.ports import FlagSink
 
 __all__ = ["DEFAULT_KEY", "ConfigMapFlagSink", "FlagSink", "configmap_sink"]
 
 DEFAULT_KEY = "flags.flagd.json"
-
-
-class FlagSink(Protocol):
-    def publish(self, data: bytes) -> bool:
-        """Make the sink hold exactly ``data``; True when it had to change."""
-        ...
-
-    def describe(self) -> str: ...
 
 
 class ConfigMapFlagSink:
@@ -64,14 +58,23 @@ class ConfigMapFlagSink:
             self._api = self._api()
         return self._api
 
-    def publish(self, data: bytes) -> bool:
+    def swap(self, decide: Callable[[bytes | None], bytes | None]) -> bool:
+        """Read, decide, write with the ``resourceVersion`` read (409 on a concurrent write: retried
+        on a fresh read, up to ``max_attempts``). What may be written is decided by the one publish
+        path (``controller.service.publish``), never here."""
         from kubernetes.client import V1ConfigMap, V1ObjectMeta
 
-        text = data.decode("utf-8")
         for _ in range(self.max_attempts):
             current = self._call(
                 "read", self.api.read_namespaced_config_map, self.name, self.namespace, missing_ok=True
             )
+            live = None if current is None else (current.data or {}).get(self.key)
+            data = decide(None if live is None else live.encode("utf-8"))
+            if data is None:
+                return False
+            text = data.decode("utf-8")
+            if text == live:
+                return False
             if current is None:
                 body = V1ConfigMap(
                     api_version="v1",
@@ -82,8 +85,6 @@ class ConfigMapFlagSink:
                 if self._call("create", self.api.create_namespaced_config_map, self.namespace, body, conflict_ok=True):
                     return True
                 continue
-            if (current.data or {}).get(self.key) == text:
-                return False
             current.data = {**(current.data or {}), self.key: text}
             # current.metadata.resource_version is sent back: the server refuses a stale write (409)
             if self._call(

@@ -9,19 +9,26 @@ reconcile.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from typing import Any
 
-from controller.errors import BackendUnavailable, InvalidInput
+from controller.errors import BackendUnavailable, Conflict, InvalidInput
 
 __all__ = ["S3FlagSink", "s3_flag_sink"]
 
+# A conditional put that lost to a concurrent writer (S3: 412; 409 while another put is in flight).
+_LOST_RACE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
 
 class S3FlagSink:
-    """Write the document when its bytes differ from what is there (SSE-KMS when a key is given)."""
+    """The flag store object as a ``FlagSink`` (SSE-KMS when a key is given). What may be written
+    is decided by the one publish path (``controller.service.publish``), never here."""
 
-    def __init__(self, bucket: str, key: str, *, client: Any = None, kms_key_id: str | None = None):
+    def __init__(
+        self, bucket: str, key: str, *, client: Any = None, kms_key_id: str | None = None, max_attempts: int = 5
+    ):
         self.bucket, self.key, self.kms_key_id = bucket, key, kms_key_id
+        self.max_attempts = max(1, max_attempts)
         self._client = client
 
     @property
@@ -35,25 +42,35 @@ class S3FlagSink:
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    def publish(self, data: bytes) -> bool:
+    def swap(self, decide: Callable[[bytes | None], bytes | None]) -> bool:
+        """Read, decide, write with ``If-Match`` on the ETag read (``If-None-Match: *`` when absent),
+        so a concurrent writer between the read and the write is retried on a fresh read."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            try:
-                current = self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                    raise
-                current = None
-            if current is not None and hashlib.sha256(current).digest() == hashlib.sha256(data).digest():
-                return False
-            extra: dict[str, Any] = {}
-            if self.kms_key_id:
-                extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
-            self.client.put_object(
-                Bucket=self.bucket, Key=self.key, Body=data, ContentType="application/json", **extra
-            )
-            return True
+            for _ in range(self.max_attempts):
+                try:
+                    obj = self.client.get_object(Bucket=self.bucket, Key=self.key)
+                    current, etag = obj["Body"].read(), obj.get("ETag")
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                        raise
+                    current, etag = None, None
+                data = decide(current)
+                if data is None or data == current:
+                    return False
+                extra: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+                if self.kms_key_id:
+                    extra |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+                try:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=self.key, Body=data, ContentType="application/json", **extra
+                    )
+                    return True
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in _LOST_RACE:
+                        raise
+            raise Conflict(f"{self.describe()}: changed concurrently {self.max_attempts} times; retry.")
         except (BotoCoreError, ClientError) as exc:
             raise BackendUnavailable(f"cannot publish the flag document to {self.describe()}: {exc}") from exc
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,7 +34,7 @@ from pydantic import (
 
 from controller.boundaries.redactor import Action
 from controller.bundle.yamlio import YamlSyntaxError, line_for, load_yaml
-from controller.core.flags import flag_type, flagd_problems, load_flag_document
+from controller.core.flags import flag_type, flagd_problems
 from controller.errors import BundleInvalid, InvalidInput, Problem
 
 __all__ = [
@@ -836,3 +837,13 @@ def _check_flags(workflow: Workflow, flags_path: Path, problems: list[Problem]) 
             Problem(file, f"flags.{workflow.rollout.release_flag}.variants", "needs an 'off' variant")
         )
     return doc
+
+
+def load_flag_document(path: Path) -> dict[str, Any]:
+    """Read a flag document as JSON; ``ValueError`` with a one-line reason when unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None

@@ -10,18 +10,19 @@ rules plus the semantic one flagd enforces at load time: the default variant mus
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 __all__ = [
     "FLAGD_SCHEMA_URL",
     "flag_type",
     "flagd_problems",
-    "load_flag_document",
+    "encode_flag_document",
+    "kill_engaged",
+    "publish_hold",
     "render_flag_document",
-    "write_flag_document",
 ]
 
 FLAGD_SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
@@ -100,16 +101,6 @@ def flagd_problems(doc: Any) -> list[tuple[str, str]]:
     return problems
 
 
-def load_flag_document(path: Path) -> dict[str, Any]:
-    """Read a flag document as JSON; ``ValueError`` with a one-line reason when unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-
-
 def _member_of(groups: list[str]) -> dict[str, Any]:
     return {"or": [{"in": [g, {"var": "groups"}]} for g in groups]}
 
@@ -120,7 +111,7 @@ def _allowed_domain(domains: list[str]) -> dict[str, Any]:
 
 
 def render_flag_document(
-    workflow: Any, served: Mapping[str, str], *, killed: bool, version: int = 0
+    workflow: Any, served: Mapping[str, str], *, killed: bool, version: int = 0, engaged_at: str | None = None
 ) -> dict[str, Any]:
     """The flagd document for ``served`` (cohort name -> release digest or "off").
 
@@ -162,15 +153,19 @@ def render_flag_document(
                 continue
         rest = {"if": [_member_of(list(cohort.groups)), chosen, fall_through]}
     targeting = {"if": [_allowed_domain(list(workflow.sso.allowed_email_domains)), rest, "off"]}
+    kill_switch: dict[str, Any] = {
+        "state": "ENABLED",
+        "variants": {"engaged": True, "released": False},
+        "defaultVariant": "engaged" if killed else "released",
+    }
+    if killed and engaged_at:
+        # Which kill this is: only a release recorded after it may replace it (``publish_hold``).
+        kill_switch["metadata"] = {"engagedAt": engaged_at}
     return {
         "$schema": FLAGD_SCHEMA_URL,
         "metadata": {"flagSetId": workflow.id, "version": str(version)},
         "flags": {
-            rollout.kill_switch_flag: {
-                "state": "ENABLED",
-                "variants": {"engaged": True, "released": False},
-                "defaultVariant": "engaged" if killed else "released",
-            },
+            rollout.kill_switch_flag: kill_switch,
             rollout.release_flag: {
                 "state": "ENABLED",
                 "variants": variants,
@@ -181,45 +176,9 @@ def render_flag_document(
     }
 
 
-STALE_TEMP_SECONDS = 300
-
-
-def _sweep_stale_temps(path: Path) -> None:
-    """Remove temp files a writer killed before its rename left behind (never a live writer's)."""
-    import time
-
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            if time.time() - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
-                tmp.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def write_flag_document(path: Path, doc: Mapping[str, Any]) -> bytes:
-    """Write atomically (temp file, fsync, rename, fsync dir) so the provider never reads half a file."""
-    import os
-    import tempfile
-
-    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return data
+def encode_flag_document(doc: Mapping[str, Any]) -> bytes:
+    """The one byte encoding of a flag document: what every sink holds and every compare uses."""
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 # --- publishing (pure) ------------------------------------------------------------------------
@@ -227,23 +186,51 @@ def write_flag_document(path: Path, doc: Mapping[str, Any]) -> bytes:
 
 def kill_engaged(document: bytes | None, kill_switch_flag: str) -> bool:
     """Whether a flagd document serves its kill switch's ``true`` variant by default."""
+    return _kill_flag(document, kill_switch_flag) is not None
+
+
+def _kill_flag(document: bytes | None, kill_switch_flag: str) -> dict[str, Any] | None:
+    """The kill switch flag of ``document`` when it is engaged, else None."""
     if not document:
-        return False
+        return None
     try:
         flag = json.loads(document)["flags"][kill_switch_flag]
-        return flag["variants"][flag["defaultVariant"]] is True
+        return flag if flag["variants"][flag["defaultVariant"]] is True else None
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _released_after(kill_flag: Mapping[str, Any], released_at: str | None) -> bool:
+    """Whether a release recorded at ``released_at`` is later than the live kill's engagement."""
+    engaged_at = (kill_flag.get("metadata") or {}).get("engagedAt") if isinstance(kill_flag, Mapping) else None
+    if not released_at or not isinstance(engaged_at, str):
+        return False
+    try:
+        return dt.datetime.fromisoformat(engaged_at) <= dt.datetime.fromisoformat(released_at)
+    except (ValueError, TypeError):
         return False
 
 
-def publish_hold(live: bytes | None, rendered: bytes, kill_switch_flag: str, *, releasing_kill: bool = False) -> str | None:
+def publish_hold(
+    live: bytes | None,
+    rendered: bytes,
+    kill_switch_flag: str,
+    *,
+    releasing_kill: bool = False,
+    released_at: str | None = None,
+) -> str | None:
     """Why ``rendered`` must not replace ``live`` in a sink, or None when it may.
 
     The never-un-kill rule: a live document with the kill switch engaged is replaced by one
-    without only when the command is the explicit release of the kill. Anything else that would
-    release it (an operator's fail-safe kill that reached the flags but not the state, a kill
-    pulled by hand in one sink) leaves the live document engaged."""
-    if releasing_kill or not kill_engaged(live, kill_switch_flag) or kill_engaged(rendered, kill_switch_flag):
+    without only by an explicit release: the release command itself (``releasing_kill``), or a
+    release the state recorded (``released_at``) after the live kill was engaged (its
+    ``engagedAt``), e.g. when a release crashed between saving the state and writing the flags.
+    Anything else that would release it (an operator's fail-safe kill that reached the flags but
+    not the state, a kill pulled by hand in one sink) leaves the live document engaged."""
+    live_kill = _kill_flag(live, kill_switch_flag)
+    if releasing_kill or live_kill is None or kill_engaged(rendered, kill_switch_flag):
+        return None
+    if _released_after(live_kill, released_at):
         return None
     return (
         "the live flag document has the kill switch engaged but the state does not: left engaged; "

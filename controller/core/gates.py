@@ -160,6 +160,8 @@ class KillSwitch:
     reason: str | None = None
     by: str | None = None
     at: str | None = None
+    # Set by ReleaseKill and kept: a flag document killed before it may be replaced (publish_hold).
+    released_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ def _parse_body(body: Any, head: ChainHead | None) -> RolloutState:
         previous_stables=tuple(str(d) for d in body["previous_stables"]),
         generation=_int(body["generation"], "generation"),
         candidate=candidate,
-        kill=KillSwitch(bool(kill["engaged"]), kill["reason"], kill["by"], kill["at"]),
+        kill=KillSwitch(bool(kill["engaged"]), kill["reason"], kill["by"], kill["at"], kill.get("released_at")),
         off_reason=body["off_reason"],
         last_actions=tuple(
             ActionNote(
@@ -881,7 +883,7 @@ def _kill(state: RolloutState, cmd: Kill, now: dt.datetime) -> Decision:
     if state.kill.engaged:
         return _noop(state, f"the kill switch is already engaged (by {state.kill.by} at {state.kill.at})")
     reason = cmd.reason if cmd.reason and cmd.reason.strip() else "(no reason given)"
-    new = dataclasses.replace(state, kill=KillSwitch(True, reason, cmd.operator, _iso(now)))
+    new = dataclasses.replace(state, kill=KillSwitch(True, reason, cmd.operator, _iso(now), state.kill.released_at))
     return _applied(
         state, new, cmd, now, "kill switch engaged: every cohort falls back", {"served_before": served(state)}, None
     )
@@ -897,7 +899,7 @@ def _release_kill(state: RolloutState, cmd: ReleaseKill, ev: Evidence, now: dt.d
         Reason(ReasonCode.WARNING, f"{due.reason}; `rollout reconcile` will roll it back")
         for due in due_rollbacks(state, ev)
     )
-    new = dataclasses.replace(state, kill=KillSwitch())
+    new = dataclasses.replace(state, kill=KillSwitch(released_at=_iso(now)))
     evidence = {"was": dataclasses.asdict(state.kill), "now_served": served(state)}
     return _applied(state, new, cmd, now, "kill switch released", evidence, None, warnings)
 

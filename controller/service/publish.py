@@ -28,12 +28,22 @@ class Published:
         return {"sink": self.sink, "written": self.written, "held_because": self.held_because}
 
 
-def publish_to(sink: FlagSink, rendered: bytes, kill_switch_flag: str, *, releasing_kill: bool = False) -> Published:
+def publish_to(
+    sink: FlagSink,
+    rendered: bytes,
+    kill_switch_flag: str,
+    *,
+    releasing_kill: bool = False,
+    released_at: str | None = None,
+) -> Published:
+    """Publish ``rendered`` to one sink unless ``publish_hold`` says the live document must stay."""
     held: list[str] = []
 
     def decide(live: bytes | None) -> bytes | None:
         held.clear()
-        reason = publish_hold(live, rendered, kill_switch_flag, releasing_kill=releasing_kill)
+        reason = publish_hold(
+            live, rendered, kill_switch_flag, releasing_kill=releasing_kill, released_at=released_at
+        )
         if reason is not None:
             held.append(reason)
             return None
@@ -44,7 +54,15 @@ def publish_to(sink: FlagSink, rendered: bytes, kill_switch_flag: str, *, releas
 
 
 def publish_flags(
-    sinks: Iterable[FlagSink], rendered: bytes, kill_switch_flag: str, *, releasing_kill: bool = False
+    sinks: Iterable[FlagSink],
+    rendered: bytes,
+    kill_switch_flag: str,
+    *,
+    releasing_kill: bool = False,
+    released_at: str | None = None,
 ) -> tuple[Published, ...]:
     """Publish to each sink in order (the local file first: a kill must not wait on a cluster)."""
-    return tuple(publish_to(s, rendered, kill_switch_flag, releasing_kill=releasing_kill) for s in sinks)
+    return tuple(
+        publish_to(s, rendered, kill_switch_flag, releasing_kill=releasing_kill, released_at=released_at)
+        for s in sinks
+    )

@@ -55,21 +55,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import getpass
 import json
-import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.adapters import flag_file as flag_files
+from controller.adapters.flag_file import FileFlagSink
 from controller.bundle.models import Workflow
 from controller.core import audit
 from controller.core.audit import GENESIS_HASH, AuditRecord, Verification
-from controller.core.flags import render_flag_document, write_flag_document
+from controller.core.flags import encode_flag_document, render_flag_document
 from controller.core.gates import (
     COHORTS,
     SYSTEM_OPERATORS,
@@ -94,7 +94,8 @@ from controller.core.gates import (
     served,
 )
 from controller.errors import BackendUnavailable, Conflict, InvalidInput, RolloutError
-from controller.ports import AlreadyExists, Store
+from controller.ports import AlreadyExists, FlagSink, Store
+from controller.service.publish import Published, publish_to
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -117,7 +118,6 @@ __all__ = [
 ]
 
 DEFAULT_ATTEMPTS = 16
-FLAG_LOCK_TIMEOUT_S = 30.0  # how long a command waits for another command's flag write
 
 
 def state_key(workflow_id: str) -> str:
@@ -133,14 +133,18 @@ def kill_marker_path(flags_path: Path) -> Path:
     return flags_path.with_name(f"{name}.kill-pending.json")
 
 
-def render(workflow: Workflow, state: RolloutState, *, killed: bool = False) -> dict[str, Any]:
-    """The flag document for ``state`` (``killed`` forces the kill switch on). Pure."""
-    return render_flag_document(workflow, served(state), killed=killed or state.kill.engaged, version=state.generation)
-
-
-def _flag_bytes(doc: Any) -> bytes:
-    # Exactly what write_flag_document writes, to compare without writing.
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+def render(
+    workflow: Workflow, state: RolloutState, *, killed: bool = False, engaged_at: str | None = None
+) -> dict[str, Any]:
+    """The flag document for ``state`` (``killed`` forces the kill switch on, engaged at
+    ``engaged_at``: a fail-safe kill the state does not know yet). Pure."""
+    if state.kill.engaged:
+        return render_flag_document(
+            workflow, served(state), killed=True, engaged_at=state.kill.at, version=state.generation
+        )
+    return render_flag_document(
+        workflow, served(state), killed=killed, engaged_at=engaged_at if killed else None, version=state.generation
+    )
 
 
 def _utcnow() -> dt.datetime:
@@ -206,15 +210,19 @@ class FlagSync:
     killed: bool
     served: dict[str, str]
     published: tuple[str, ...] = ()  # the flag sinks that had to be updated
+    held: tuple[Published, ...] = ()  # sinks left as they were: releasing their kill needs an explicit release
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "path": str(self.path),
             "rewritten": self.changed,
             "killed": self.killed,
             "served": self.served,
             "published": list(self.published),
         }
+        if self.held:
+            out["held"] = [h.to_dict() for h in self.held]
+        return out
 
 
 @dataclass(frozen=True)
@@ -331,7 +339,7 @@ class RolloutService:
         clock: Callable[[], dt.datetime] = _utcnow,
         max_attempts: int = DEFAULT_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
-        flag_sinks: Sequence[Any] = (),
+        flag_sinks: Sequence[FlagSink] = (),
     ) -> None:
         self.workflow = workflow
         self.store = store
@@ -343,7 +351,9 @@ class RolloutService:
         self.max_attempts = max(1, max_attempts)
         self.sleep = sleep
         self.key = state_key(workflow.id)
-        # Where else the same bytes go (controller.adapters.k8s_flags.ConfigMapFlagSink): after the file.
+        # The local document first (a kill must not wait on a remote sink), then where else the
+        # same bytes go (S3, Kubernetes); all through the one publish path (service.publish).
+        self.flag_file = FileFlagSink(self.flags_path)
         self.flag_sinks = tuple(flag_sinks)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -432,29 +442,6 @@ class RolloutService:
 
     # -- flags -----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _flag_lock(self) -> Iterator[None]:
-        self.flags_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.flags_path.with_name(f".{self.flags_path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            # A dead holder's lock is released by the kernel; a live but stuck one must not block
-            # every later command (a kill included) forever.
-            deadline = time.monotonic() + FLAG_LOCK_TIMEOUT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise Conflict(
-                            f"the flag document {self.flags_path} has been locked by another command for "
-                            f"{FLAG_LOCK_TIMEOUT_S:.0f}s; retry, or find the stuck process."
-                        ) from None
-                    time.sleep(0.01)
-            yield
-        finally:
-            os.close(fd)
-
     def kill_pending(self) -> dict[str, Any] | None:
         path = kill_marker_path(self.flags_path)
         try:
@@ -470,32 +457,30 @@ class RolloutService:
     def flags_in_sync(self, state: RolloutState) -> bool:
         doc = render(self.workflow, state, killed=self.kill_pending() is not None)
         try:
-            return self.flags_path.read_bytes() == _flag_bytes(doc)
+            return self.flags_path.read_bytes() == encode_flag_document(doc)
         except OSError:
             return False
 
-    def sync_flags(self) -> FlagSync:
-        """(e): render the flag document from a fresh read of the state; write it when it differs."""
-        with self._flag_lock():
+    def sync_flags(self, *, releasing_kill: bool = False) -> FlagSync:
+        """(e): render the flag document from a fresh read of the state and publish it to the local
+        file and every sink, through the one publish path: a sink whose live document has the kill
+        switch engaged is left engaged unless this is the explicit release (``releasing_kill``)."""
+        kill_flag = self.workflow.rollout.kill_switch_flag
+        with self.flag_file.lock():
             state, _ = self._read()
-            killed = state.kill.engaged or self.kill_pending() is not None
-            doc = render(self.workflow, state, killed=killed)
-            data = _flag_bytes(doc)
+            pending = self.kill_pending()
+            killed = state.kill.engaged or pending is not None
+            at = None if pending is None else pending.get("at")
+            data = encode_flag_document(render(self.workflow, state, killed=killed, engaged_at=at))
+            release = {"releasing_kill": releasing_kill, "released_at": state.kill.released_at}
             try:
-                current: bytes | None = self.flags_path.read_bytes()
-            except FileNotFoundError:
-                current = None
-            changed = current != data
-            if changed:
-                try:
-                    write_flag_document(self.flags_path, doc)
-                except OSError as exc:
-                    raise BackendUnavailable(
-                        f"cannot write the flag document {self.flags_path}: {exc.strerror or exc}; the state is saved "
-                        "and the next command re-renders it."
-                    ) from exc
-            published = tuple(sink.describe() for sink in self.flag_sinks if sink.publish(data))
-            return FlagSync(self.flags_path, changed, killed, served(state), published)
+                local = publish_to(self.flag_file, data, kill_flag, **release)
+            except BackendUnavailable as exc:
+                raise BackendUnavailable(f"{exc} The state is saved and the next command re-renders it.") from exc
+            remote = [publish_to(sink, data, kill_flag, **release) for sink in self.flag_sinks]
+            held = tuple(p for p in (local, *remote) if p.held_because)
+            published = tuple(p.sink for p in remote if p.written)
+            return FlagSync(self.flags_path, local.written, killed, served(state), published, held)
 
     # -- the command loop ------------------------------------------------------------------------
 
@@ -512,10 +497,16 @@ class RolloutService:
             notes.extend(n for n in loaded.repaired if n not in notes)
             command, evidence = plan(loaded.state)
             if command is None:
-                return Outcome(action, None, loaded.state, None, self.sync_flags(), tuple(notes))
+                flags = self.sync_flags()
+                return Outcome(action, None, loaded.state, None, flags, tuple(notes))
             decision = decide(loaded.state, command, evidence, self.clock())
+            # Only an explicit release may un-kill a sink: the state's recorded release of that kill
+            # (``publish_hold``), or this command, even when the state had no kill to release (a
+            # fail-safe kill that reached the flags but not the state).
+            releasing = isinstance(command, ReleaseKill) and not isinstance(decision, Refused)
             if isinstance(decision, Refused) or not decision.changed:
-                return Outcome(action, decision, loaded.state, None, self.sync_flags(), tuple(notes))
+                flags = self.sync_flags(releasing_kill=releasing)
+                return Outcome(action, decision, loaded.state, None, flags, tuple(notes))
             record = self._record(loaded.state, command, decision, extra_evidence)
             try:
                 audit.append(self.store, record)  # (c)
@@ -532,7 +523,8 @@ class RolloutService:
                     raise
                 notes.append(f"audit seq {record.seq} was applied by a concurrent command's repair")
                 new_state = again.state
-            return Outcome(action, decision, new_state, record, self.sync_flags(), tuple(notes))  # (e)
+            flags = self.sync_flags(releasing_kill=releasing)  # (e)
+            return Outcome(action, decision, new_state, record, flags, tuple(notes))
         raise Conflict(
             f"{action}: the rollout state kept changing under concurrent commands ({self.max_attempts} attempts); "
             "nothing was applied by this command. Retry."
@@ -625,10 +617,11 @@ class RolloutService:
         except RolloutError as exc:  # unreachable, conflicts exhausted, corrupt state or chain
             try:
                 path = self._failsafe_kill(operator, reason)
-            except OSError as flag_exc:
+            except (OSError, RolloutError) as flag_exc:
+                why = getattr(flag_exc, "strerror", None) or flag_exc
                 raise BackendUnavailable(
                     f"{exc} The fail-safe write of the flag document {self.flags_path} failed too "
-                    f"({flag_exc.strerror or flag_exc}): the kill switch is NOT engaged. Pull it by hand (runbook)."
+                    f"({why}): the kill switch is NOT engaged. Pull it by hand (runbook)."
                 ) from exc
             raise type(exc)(
                 f"{exc} Fail-safe: the flag document {path} was written with the kill switch ENGAGED, and "
@@ -639,13 +632,15 @@ class RolloutService:
     def _failsafe_kill(self, operator: str, reason: str) -> Path:
         marker = {"operator": operator, "reason": reason, "at": _iso(self.clock())}
         # What each cohort was served is unknowable without the state; the kill overrides it.
-        doc = render(self.workflow, RolloutState(self.workflow.id), killed=True)
-        with self._flag_lock():
-            write_flag_document(kill_marker_path(self.flags_path), marker)
-            write_flag_document(self.flags_path, doc)
+        doc = render(self.workflow, RolloutState(self.workflow.id), killed=True, engaged_at=marker["at"])
+        data = encode_flag_document(doc)
+        kill_flag = self.workflow.rollout.kill_switch_flag
+        with self.flag_file.lock():
+            flag_files.write_flag_bytes(kill_marker_path(self.flags_path), encode_flag_document(marker))
+            self.flag_file.write(data)  # engaging is always allowed: no publish rule to consult
         for sink in self.flag_sinks:
             with contextlib.suppress(RolloutError):  # best effort: the local file is engaged already
-                sink.publish(_flag_bytes(doc))
+                publish_to(sink, data, kill_flag)
         return self.flags_path
 
     def release_kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:

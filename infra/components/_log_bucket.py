@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.derive import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, WORKFLOW_TAG, BucketRules
+from controller.core.provisioning import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, WORKFLOW_TAG, BucketRules
 
 __all__ = ["LogBucket", "create_log_bucket", "lifecycle_rules"]
 

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.components._log_bucket import create_log_bucket
-from infra.derive import BucketRules
+from controller.core.provisioning import BucketRules
 
 __all__ = ["AuditLogBucket", "AuditLogBucketArgs"]
 

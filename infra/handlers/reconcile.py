@@ -8,7 +8,8 @@ the flag store, where the gateways read it.
 
 Publishing never releases a kill: if the live document has the kill switch engaged and the
 rendered one does not (an operator's fail-safe kill that reached the flags but not the state),
-the live document is left as it is and the report says so. Kill > rollback > promote.
+the live document is left as it is and the report says so (``controller.core.flags.publish_hold``,
+applied by ``controller.service.publish`` to every sink alike). Kill > rollback > promote.
 
 Environment (set by the ScheduledReconcile component)::
 
@@ -21,47 +22,14 @@ Environment (set by the ScheduledReconcile component)::
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["handler", "kill_engaged", "publish_decision", "run_reconcile"]
+__all__ = ["handler", "run_reconcile"]
 
 OPERATOR = "scheduled-reconcile"
-
-
-def kill_engaged(document: bytes | None, kill_switch_flag: str) -> bool:
-    """Whether a flagd document serves its kill switch's ``true`` variant by default."""
-    if not document:
-        return False
-    try:
-        flag = json.loads(document)["flags"][kill_switch_flag]
-        return flag["variants"][flag["defaultVariant"]] is True
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-def publish_decision(live: bytes | None, rendered: bytes, kill_switch_flag: str) -> str | None:
-    """Why the rendered document must *not* replace the live one, or None to publish it."""
-    if live == rendered:
-        return "the live flag document is already the rendered one"
-    if kill_engaged(live, kill_switch_flag) and not kill_engaged(rendered, kill_switch_flag):
-        return (
-            "the live flag document has the kill switch engaged but the state does not: left "
-            "engaged; record the kill (`rollout kill`) or release it (`rollout kill --release --reason TEXT`)"
-        )
-    return None
-
-
-def _get(s3: Any, bucket: str, key: str) -> bytes | None:
-    try:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
 
 
 def run_reconcile(
@@ -74,26 +42,19 @@ def run_reconcile(
     kms_key_id: str,
     workdir: Path,
 ) -> dict[str, Any]:
-    """Reconcile against ``store``; publish the rendered flags to S3 unless that would un-kill."""
+    """Reconcile against ``store`` and publish to the S3 flag store through the one publish path
+    (``controller.service.publish``): the same never-un-kill rule as every other sink."""
+    from controller.adapters.s3_flags import S3FlagSink
     from controller.service.rollout import RolloutService
 
     flags_path = workdir / "flags" / f"{bundle.id}.flagd.json"
-    service = RolloutService(bundle.workflow, store, flags_path)
+    sink = S3FlagSink(flags_bucket, flags_key, client=s3, kms_key_id=kms_key_id)
+    service = RolloutService(bundle.workflow, store, flags_path, flag_sinks=[sink])
     report = service.reconcile(operator=OPERATOR, trigger="scheduled reconcile").to_dict()
-    rendered = flags_path.read_bytes()
-    held = publish_decision(
-        _get(s3, flags_bucket, flags_key), rendered, bundle.workflow.rollout.kill_switch_flag
-    )
-    if held is None:
-        s3.put_object(
-            Bucket=flags_bucket,
-            Key=flags_key,
-            Body=rendered,
-            ContentType="application/json",
-            ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=kms_key_id,
-        )
-    report["published"] = {"bucket": flags_bucket, "key": flags_key, "written": held is None,
+    flags = report.get("flags") or {}
+    held = next((h["held_because"] for h in flags.get("held", []) if h["sink"] == sink.describe()), None)
+    report["published"] = {"bucket": flags_bucket, "key": flags_key,
+                           "written": sink.describe() in flags.get("published", []),
                            "held_because": held}  # fmt: skip
     return report
 

@@ -3,7 +3,7 @@
 ``make_policies(Expectations.from_workflow(workflow))`` returns plain
 ``ResourceValidationPolicy`` / ``StackValidationPolicy`` objects; ``infra/policy/__main__.py``
 wraps them in a ``PolicyPack`` (which starts the analyzer server). Expected values come from
-``infra.derive`` -- the same functions the program uses -- so the pack and the program cannot
+``controller.core.provisioning`` -- the same functions the program uses -- so the pack and the program cannot
 disagree about a retention period or a model ARN.
 
 Resource policies run before a resource is created (``pulumi preview``/``up``); stack policies
@@ -46,8 +46,8 @@ from pulumi_policy import (
 )
 
 from controller.bundle.models import Workflow
-from infra import derive
-from infra.derive import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, BucketRules
+from controller.core import provisioning as derive
+from controller.core.provisioning import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, BucketRules
 from infra.policies import statements_of, wildcard_problems
 
 __all__ = ["Expectations", "make_policies"]
@@ -105,7 +105,7 @@ BEDROCK_APPLY_GUARDRAIL = "bedrock:applyguardrail"
 
 @dataclass(frozen=True)
 class Expectations:
-    """What the bundle requires of the stack, computed by ``infra.derive``."""
+    """What the bundle requires of the stack, computed by ``controller.core.provisioning``."""
 
     workflow: Workflow
     buckets: Mapping[str, BucketRules]

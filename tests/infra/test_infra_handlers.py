@@ -216,16 +216,3 @@ def test_reconcile_never_releases_a_kill_it_did_not_record(bundle, tmp_path):
     report = reconcile_once(bundle, s3, tmp_path)
     assert s3.puts == []
     assert "kill switch engaged" in report["published"]["held_because"]
-
-
-def test_publish_decision():
-    from infra.handlers.reconcile import kill_engaged, publish_decision
-
-    on, off = b'{"flags": {"k": {"variants": {"engaged": true, "released": false}, "defaultVariant": "engaged"}}}', (
-        b'{"flags": {"k": {"variants": {"engaged": true, "released": false}, "defaultVariant": "released"}}}'
-    )
-    assert kill_engaged(on, "k") and not kill_engaged(off, "k") and not kill_engaged(None, "k")
-    assert publish_decision(None, off, "k") is None
-    assert publish_decision(off, on, "k") is None  # engaging is always published
-    assert publish_decision(on, off, "k") is not None
-    assert publish_decision(off, off, "k") is not None  # nothing to do

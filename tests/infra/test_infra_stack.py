@@ -9,7 +9,7 @@ import pulumi
 import pytest
 from infra_mocks import ACCOUNT, BUNDLE, MOCKS, PROJECT, REGION, make_config, run_program
 
-from infra import derive
+from controller.core import provisioning as derive
 from infra.config import InvalidStackConfig
 from infra.policies import wildcard_problems
 

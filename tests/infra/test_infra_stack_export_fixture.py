@@ -32,8 +32,8 @@ from stack_export import (
     wrong_retention,
 )
 
+from controller.core import provisioning as derive
 from controller.evidence import report
-from infra import derive
 
 WF = "internal-docs-qa"
 SHOWN = 40  # differences listed in a failure; the rest are counted

@@ -1,4 +1,4 @@
-"""infra.derive: every number and ARN the stack uses, from the bundle alone."""
+"""controller.core.provisioning: every number and ARN the stack uses, from the bundle alone."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from infra import derive
-from infra.derive import LogClass
+from controller.core import provisioning as derive
+from controller.core.provisioning import LogClass
 
-INFRA = Path(__file__).resolve().parents[2] / "infra"
+REPO = Path(__file__).resolve().parents[1]
+INFRA = REPO / "infra"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    from controller.bundle.models import load_bundle
+
+    return load_bundle(REPO / "workflows" / "internal-docs-qa")
 
 
 @pytest.mark.parametrize(
