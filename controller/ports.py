@@ -51,6 +51,8 @@ __all__ = [
     "FlagSink",
     "FlagSource",
     "JwksSource",
+    "MAX_KID_CHARS",
+    "UnknownKeyId",
     "ModelAdapter",
     "RequestSink",
     "Store",
@@ -59,6 +61,14 @@ __all__ = [
 
 Clock = Callable[[], dt.datetime]
 """Returns the current time, timezone-aware (UTC)."""
+
+
+MAX_KID_CHARS = 256
+"""Bound on an attacker-supplied key id, checked before any lookup (token header and JWKS alike)."""
+
+
+class UnknownKeyId(LookupError):
+    """A JWKS source has no usable key with this ``kid`` (raised by ``JwksSource.get_key``)."""
 
 
 class AlreadyExists(Conflict):

@@ -14,8 +14,9 @@ import pulumi
 import pulumi_aws as aws
 
 from controller.bundle.models import Bundle
-from infra import config as stack_config
 from controller.core import provisioning as derive
+from controller.core.provisioning import LogClass
+from infra import config as stack_config
 from infra.components import (
     AuditLogBucket,
     AuditLogBucketArgs,
@@ -32,7 +33,6 @@ from infra.components import (
     SsoAccess,
     SsoAccessArgs,
 )
-from controller.core.provisioning import LogClass
 
 __all__ = ["build"]
 

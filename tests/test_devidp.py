@@ -14,10 +14,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from controller.adapters.devidp import DevIdp, dev_subject, dev_token, jwk_thumbprint, public_jwk
+from controller.adapters.jwks import FileJwks
 from controller.bundle.models import PersonalAccounts, Sso
 from controller.bundle.yamlio import load_yaml
 from controller.errors import InvalidInput
-from controller.gateway.identity import FileJwks, IdentityRejected, IdentityVerifier, RejectReason
+from controller.gateway.identity import IdentityRejected, IdentityVerifier, RejectReason
 
 ISSUER = "https://login.corp.example/oauth2/default"
 AUDIENCE = "api://internal-docs-qa"

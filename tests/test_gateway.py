@@ -9,12 +9,13 @@ import pytest
 
 from controller.adapters.devidp import DevIdp
 from controller.adapters.flagd_source import StaticFlagSource
+from controller.adapters.jwks import FileJwks
 from controller.adapters.memory import MemoryStore
 from controller.adapters.request_sinks import MemorySink
 from controller.bundle.models import load_bundle
 from controller.core.release import create_release, model_choice
 from controller.gateway.handler import Decision, Gateway
-from controller.gateway.identity import FileJwks, IdentityVerifier
+from controller.gateway.identity import IdentityVerifier
 from controller.models.testing import CannedAdapter
 from controller.service.compose import make_model_adapter
 

@@ -21,22 +21,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.adapters.devidp import public_jwk
+from controller.adapters.jwks import FileJwks, InMemoryJwks, UrlJwks, open_jwks, parse_jwks
 from controller.bundle.models import PersonalAccounts, Sso
 from controller.errors import BackendUnavailable, InvalidInput, Refused, RolloutError
 from controller.gateway.identity import (
-    FileJwks,
     Identity,
     IdentityRejected,
     IdentityVerifier,
-    InMemoryJwks,
     JwksSource,
     RejectReason,
     UnknownKeyId,
-    UrlJwks,
     bearer_token,
     check_claims,
-    open_jwks,
-    parse_jwks,
 )
 
 ISSUER = "https://login.corp.example/oauth2/default"

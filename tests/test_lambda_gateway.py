@@ -13,10 +13,10 @@ import pytest
 import controller.gateway.lambda_handler as lambda_gateway
 from controller.adapters import open_store
 from controller.adapters.devidp import DevIdp
+from controller.adapters.jwks import FileJwks
 from controller.bundle.models import load_bundle
 from controller.core.flags import render_flag_document
 from controller.core.release import create_release, model_choice
-from controller.gateway.identity import FileJwks
 from tests.fakes.s3 import make_bucket, make_client
 
 
@@ -38,7 +38,7 @@ def lambda_env(project: Path, tmp_path: Path, s3_server: str, monkeypatch: pytes
     idp = DevIdp(tmp_path / "idp-state")
     idp.ensure()
     # The IdP's JWKS: in AWS fetched from sso.idp.jwks_uri; here the dev IdP's file stands in.
-    monkeypatch.setattr("controller.gateway.identity.open_jwks", lambda location, **kw: FileJwks(idp.jwks_path))
+    monkeypatch.setattr("controller.service.compose.open_jwks", lambda location, **kw: FileJwks(idp.jwks_path))
     for name, value in {
         "ROLLOUT_WORKFLOW": str(project),
         "ROLLOUT_STORE": f"s3://{bucket}/control",

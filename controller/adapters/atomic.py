@@ -71,10 +71,14 @@ def create_once(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp(path, data, mode)
     try:
-        os.link(tmp, path)
+        os.link(tmp, path)  # link() fails if the target exists; rename() would silently replace it
         created = True
     except FileExistsError:
         created = False
+    except OSError:  # a filesystem without hard links: rename, after one last look
+        created = not path.exists()
+        if created:
+            os.rename(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)

@@ -13,7 +13,6 @@ from the key and rewritten only when it does not match.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -28,6 +27,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from controller.adapters.atomic import create_once, write_atomic
 from controller.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -193,21 +193,8 @@ class DevIdp:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        tmp = self._write_temp(self.key_path, pem, mode=0o600)
-        try:
-            # link() fails if the key exists: a concurrent ensure() that got there first wins
-            # and we load its key. rename() would silently replace it.
-            os.link(tmp, self.key_path)
-        except FileExistsError:
-            pass
-        except OSError:
-            # Filesystems without hard links: rename, after one last look.
-            if not self.key_path.exists():
-                os.rename(tmp, self.key_path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        _fsync_dir(self.directory)
+        # Create-only: a concurrent ensure() that got there first wins and we load its key.
+        create_once(self.key_path, pem, mode=0o600)
 
     def _load_key(self) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
         info = os.stat(self.key_path)
@@ -237,31 +224,8 @@ class DevIdp:
             )
         return key
 
-    def _write_temp(self, target: Path, data: bytes, *, mode: int) -> Path:
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
-        # O_EXCL + explicit mode: the file is never, even briefly, readable by others.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)  # the umask may have removed bits we asked for
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return tmp
-
     def _write_atomically(self, target: Path, data: bytes, *, mode: int) -> None:
-        tmp = self._write_temp(target, data, mode=mode)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(target.parent)
+        write_atomic(target, data, mode=mode)
 
 
 def dev_token(
@@ -290,16 +254,3 @@ def _b64url(data: bytes) -> str:
 def _b64url_uint(value: int) -> str:
     # RFC 7518 6.3.1: the minimal big-endian octets of the integer.
     return _b64url(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -48,6 +48,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from controller.adapters.atomic import fsync_dir
 from controller.core.keys import validate_key, validate_prefix
 from controller.errors import BackendUnavailable, Conflict, InvalidInput
 from controller.ports import AlreadyExists, Versioned
@@ -117,7 +118,7 @@ class LocalStore:
                 if found != expected:
                     raise Conflict(_moved(self.describe(), key, expected, found))
                 os.replace(tmp, path)
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
         return new_version
 
     def list(self, prefix: str) -> list[str]:
@@ -204,7 +205,7 @@ class LocalStore:
                 if os.path.lexists(path):
                     return False
                 os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return True
 
     def _ensure_parent(self, key: str, path: Path) -> None:
@@ -223,7 +224,7 @@ class LocalStore:
                     f"{directory.relative_to(self.root).as_posix()!r} is an object, "
                     "not a directory, in a local store."
                 ) from None
-            _fsync_dir(directory.parent)
+            fsync_dir(directory.parent)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -276,14 +277,6 @@ def _older_than(entry: os.DirEntry[str], now: float, age: float) -> bool:
         return now - entry.stat(follow_symlinks=False).st_mtime > age
     except OSError:
         return False
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _moved(where: str, key: str, expected: str | None, found: str | None) -> str:

@@ -13,7 +13,6 @@ file, ``--format`` or ``--since``).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,19 +37,16 @@ __all__ = ["register"]
 
 def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
     from controller.adapters import open_store
-    from controller.service.compose import StatePaths
-    from controller.service.rollout import RolloutService
+    from controller.service.compose import StatePaths, rollout_service
 
     store = open_store(store_url) if store_url else state_store(ctx)
-    flags = StatePaths(settings(ctx).state).flags(workflow.id)
-    return RolloutService(workflow, store, flags)
+    return rollout_service(workflow, store, StatePaths(settings(ctx).state).flags(workflow.id))
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from controller.adapters.atomic import write_atomic
+
+    write_atomic(path, text.encode("utf-8"))
 
 
 # --- rollout audit report ---------------------------------------------------------------------

@@ -81,7 +81,7 @@ def service_for(
     ctx: typer.Context, workflow: Path | None, store_url: str | None, k8s_configmap: str | None = None
 ) -> tuple[RolloutService, Bundle | None]:
     """The service for this invocation's workflow and store (shared with ``rollout eval run``)."""
-    from controller.service.compose import StatePaths
+    from controller.service.compose import StatePaths, rollout_service
 
     bundle, wf, problems = _policy(workflow)
     store = _store(ctx, store_url)
@@ -95,7 +95,7 @@ def service_for(
         from controller.adapters.k8s_flags import configmap_sink
 
         sinks.append(configmap_sink(k8s_configmap))
-    return RolloutService(wf, store, flags, bundle_problems=problems, flag_sinks=sinks), bundle
+    return rollout_service(wf, store, flags, bundle_problems=problems, flag_sinks=sinks), bundle
 
 
 def rollback_hook_for(ctx: typer.Context, workflow: Path | None, store_url: str | None) -> ReconcileOnFailedEval:
@@ -107,9 +107,9 @@ def _bundle_release(store: Any, bundle: Bundle | None, adapter: str | None) -> s
     """The digest the current bundle builds (without storing it); None when it does not build."""
     if bundle is None:
         return None
-    from controller.core.release import _snapshot_files, build_manifest, model_choice, release_digest
+    from controller.core.release import current_digest, model_choice
 
-    return release_digest(build_manifest(bundle, model_choice(bundle.workflow, adapter), _snapshot_files(bundle)))
+    return current_digest(bundle, model_choice(bundle.workflow, adapter))
 
 
 def _operator(operator: str | None, from_sts: bool) -> CallerIdentity:

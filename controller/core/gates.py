@@ -58,6 +58,7 @@ from typing import Any
 
 from controller.bundle.models import COHORT_ORDER, Workflow
 from controller.core.audit import ChainHead
+from controller.core.timefmt import is_aware, iso, parse_time
 from controller.errors import InvalidInput
 
 __all__ = [
@@ -123,7 +124,7 @@ class EvalEvidence:
         return {
             "digest": self.digest,
             "verdict": self.verdict,
-            "finished_at": _iso(self.finished_at) if _aware(self.finished_at) else str(self.finished_at),
+            "finished_at": iso(self.finished_at) if is_aware(self.finished_at) else str(self.finished_at),
             "content_hash": self.content_hash,
         }
 
@@ -478,7 +479,7 @@ def _outranked(state: RolloutState, command: Command, evidence: Evidence) -> lis
 
 def decide(state: RolloutState, command: Command, evidence: Evidence, now: dt.datetime) -> Decision:
     """The next state for ``command``, or every reason it may not happen. Pure."""
-    if not _aware(now):
+    if not is_aware(now):
         raise InvalidInput("the gate's clock must be timezone-aware.")
     if isinstance(command, Promote):
         return _promote(state, command, evidence, now)
@@ -504,7 +505,7 @@ def latest(history: EvalHistory | None) -> EvalEvidence | None:
         history.results,
         key=lambda r: (
             (r.finished_at, r.verdict != PASS)
-            if _aware(r.finished_at)
+            if is_aware(r.finished_at)
             else (dt.datetime.max.replace(tzinfo=dt.UTC), True)
         ),
     )
@@ -533,7 +534,7 @@ def eval_problems(
                     f"eval {r.content_hash[:12]} judges release {r.digest[:12]}, not {short}",
                 )
             )
-        if not _aware(r.finished_at):
+        if not is_aware(r.finished_at):
             problems.append(
                 Reason(ReasonCode.EVAL_UNREADABLE, f"eval {r.content_hash[:12]} has no time zone on finished_at")
             )
@@ -541,7 +542,7 @@ def eval_problems(
             problems.append(
                 Reason(
                     ReasonCode.EVAL_FROM_FUTURE,
-                    f"eval {r.content_hash[:12]} finished in the future ({_iso(r.finished_at)})",
+                    f"eval {r.content_hash[:12]} finished in the future ({iso(r.finished_at)})",
                 )
             )
     if problems:
@@ -552,7 +553,7 @@ def eval_problems(
         return [
             Reason(
                 ReasonCode.EVAL_FAILED,
-                f"the latest eval of release {short} FAILED ({last.content_hash[:12]} at {_iso(last.finished_at)})",
+                f"the latest eval of release {short} FAILED ({last.content_hash[:12]} at {iso(last.finished_at)})",
             )
         ], None
     if last.verdict != PASS:
@@ -597,7 +598,7 @@ def due_rollbacks(state: RolloutState, evidence: Evidence) -> tuple[AutoRollback
                 AutoRollback(
                     release,
                     reason=f"the latest eval of the {role} release {release[:12]} FAILED "
-                    f"({failed.content_hash[:12]} at {_iso(failed.finished_at)})",
+                    f"({failed.content_hash[:12]} at {iso(failed.finished_at)})",
                 )
             )
     return tuple(due)
@@ -684,7 +685,7 @@ def _applied(
     extra: Sequence[Reason] = (),
 ) -> Allowed:
     revision = state.revision + 1
-    note = ActionNote(revision, command.action, command.operator, _iso(now), release, command.reason)
+    note = ActionNote(revision, command.action, command.operator, iso(now), release, command.reason)
     final = dataclasses.replace(
         new, revision=revision, last_actions=(note, *state.last_actions)[:MAX_LAST_ACTIONS], head=state.head
     )
@@ -749,10 +750,10 @@ def _promote(state: RolloutState, cmd: Promote, ev: Evidence, now: dt.datetime) 
                         Reason(
                             ReasonCode.BAKE_TIME,
                             f"cohort {held} has baked {_span(now - since)} of {_span(bake)}; "
-                            f"ready at {_iso(since + bake)}",
+                            f"ready at {iso(since + bake)}",
                         )
                     )
-            reached = (*cand.reached, (cohort, _iso(now)))
+            reached = (*cand.reached, (cohort, iso(now)))
         else:
             if cand is not None:
                 reasons.append(
@@ -770,7 +771,7 @@ def _promote(state: RolloutState, cmd: Promote, ev: Evidence, now: dt.datetime) 
                         f"not {cohort} (no skipping)",
                     )
                 )
-            reached = ((cohort, _iso(now)),)
+            reached = ((cohort, iso(now)),)
         if policy is not None:
             found_approvals, valid_approvers = _approvals(policy, cohort, cmd.operator, cmd.approvers)
             reasons += found_approvals
@@ -883,7 +884,7 @@ def _kill(state: RolloutState, cmd: Kill, now: dt.datetime) -> Decision:
     if state.kill.engaged:
         return _noop(state, f"the kill switch is already engaged (by {state.kill.by} at {state.kill.at})")
     reason = cmd.reason if cmd.reason and cmd.reason.strip() else "(no reason given)"
-    new = dataclasses.replace(state, kill=KillSwitch(True, reason, cmd.operator, _iso(now), state.kill.released_at))
+    new = dataclasses.replace(state, kill=KillSwitch(True, reason, cmd.operator, iso(now), state.kill.released_at))
     return _applied(
         state, new, cmd, now, "kill switch engaged: every cohort falls back", {"served_before": served(state)}, None
     )
@@ -899,7 +900,7 @@ def _release_kill(state: RolloutState, cmd: ReleaseKill, ev: Evidence, now: dt.d
         Reason(ReasonCode.WARNING, f"{due.reason}; `rollout reconcile` will roll it back")
         for due in due_rollbacks(state, ev)
     )
-    new = dataclasses.replace(state, kill=KillSwitch(released_at=_iso(now)))
+    new = dataclasses.replace(state, kill=KillSwitch(released_at=iso(now)))
     evidence = {"was": dataclasses.asdict(state.kill), "now_served": served(state)}
     return _applied(state, new, cmd, now, "kill switch released", evidence, None, warnings)
 
@@ -907,22 +908,11 @@ def _release_kill(state: RolloutState, cmd: ReleaseKill, ev: Evidence, now: dt.d
 # --- small pure helpers -----------------------------------------------------------------------
 
 
-def _aware(t: Any) -> bool:
-    return isinstance(t, dt.datetime) and t.tzinfo is not None and t.utcoffset() is not None
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _parse_time(text: str, what: str) -> dt.datetime:
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"rollout state: {what} is not a timestamp ({text!r}).") from None
-    if not _aware(parsed):
-        raise InvalidInput(f"rollout state: {what} has no time zone ({text!r}).")
-    return parsed
+        return parse_time(text)
+    except ValueError as exc:
+        raise InvalidInput(f"rollout state: {what}: {exc}.") from None
 
 
 def _span(delta: dt.timedelta) -> str:

@@ -75,6 +75,7 @@ import re2
 from controller import __version__
 from controller.bundle.models import EvalCategory, GoldenCase
 from controller.core.release import canonical_json, load_release, release_digest
+from controller.core.timefmt import parse_time
 from controller.errors import InvalidInput
 
 __all__ = [
@@ -370,18 +371,9 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _parse_time(value: Any) -> dt.datetime:
-    if not isinstance(value, str):
-        raise ValueError("not a timestamp")
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("timestamp has no time zone")
-    return parsed.astimezone(dt.UTC)
-
-
 def result_key(result: Mapping[str, Any]) -> str:
     """``evals/<digest>/<finished_at compact>-<content_hash[:16]>.json`` for a built result."""
-    finished = _parse_time(result["finished_at"])
+    finished = parse_time(result["finished_at"])
     return f"{_PREFIX}{result['digest']}/{finished.strftime(_STAMP)}-{result['content_hash'][:16]}.json"
 
 
@@ -431,8 +423,8 @@ class EvalResult:
             key=result_key(raw),
             digest=raw["digest"],
             verdict=Outcome(raw["verdict"]),
-            started_at=_parse_time(raw["started_at"]),
-            finished_at=_parse_time(raw["finished_at"]),
+            started_at=parse_time(raw["started_at"]),
+            finished_at=parse_time(raw["finished_at"]),
             content_hash=raw["content_hash"],
             rates={k: float(v["rate"]) for k, v in raw["categories"].items()},
             operator=str(env["operator"]),

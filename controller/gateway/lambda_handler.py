@@ -16,13 +16,13 @@ closed (the AI path is off, the fallback answers).
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.atomic import write_atomic
 from controller.gateway.http import handle
 
 __all__ = ["FlagMirror", "handle_lambda_event"]
@@ -54,9 +54,7 @@ class FlagMirror:
                     kwargs["IfNoneMatch"] = self._etag
                 obj = self.client.get_object(**kwargs)
                 data = obj["Body"].read()
-                tmp = self.path.with_name(f".{self.path.name}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, self.path)
+                write_atomic(self.path, data)
                 self._etag = obj.get("ETag")
                 self._last_ok = now
             except Exception as exc:  # noqa: BLE001 - any failure: keep the last copy until stale
@@ -71,47 +69,10 @@ _state: dict[str, Any] = {}
 
 
 def _build() -> dict[str, Any]:
-    import boto3
+    from controller.service.compose import build_lambda_gateway
 
-    from controller.adapters import open_store
-    from controller.adapters.flagd_source import FlagdFileSource
-    from controller.adapters.request_sinks import S3Sink
-    from controller.bundle.models import load_bundle
-    from controller.gateway.handler import Gateway
-    from controller.gateway.identity import IdentityVerifier, open_jwks
-    from controller.service.compose import make_model_adapter
-
-    bundle = load_bundle(Path(os.environ["ROLLOUT_WORKFLOW"]))
-    wf = bundle.workflow
-    s3 = boto3.client("s3")
-    flags_path = FLAG_DIR / f"{wf.id}.flagd.json"
-    mirror = FlagMirror(s3, os.environ["ROLLOUT_FLAGS_BUCKET"], os.environ["ROLLOUT_FLAGS_KEY"], flags_path)
-    mirror.sync()
-    kms_key = os.environ.get("ROLLOUT_AUDIT_KMS_KEY")
-    gateway = Gateway(
-        workflow=wf,
-        verifier=IdentityVerifier(
-            wf.sso, wf.personal_accounts, open_jwks(wf.sso.idp.jwks_uri), max_lifetime=wf.sso.idp.max_token_lifetime
-        ),
-        flags=FlagdFileSource(flags_path, release_flag=wf.rollout.release_flag,
-                              kill_switch_flag=wf.rollout.kill_switch_flag),
-        store=open_store(os.environ["ROLLOUT_STORE"]),
-        sink=S3Sink(s3, os.environ["ROLLOUT_AUDIT_BUCKET"], kms_key_id=kms_key, batch_size=1),
-        subject_key=_subject_key(),
-        adapter_factory=make_model_adapter,
-    )
+    gateway, mirror = build_lambda_gateway(os.environ, flag_dir=FLAG_DIR)
     return {"gateway": gateway, "mirror": mirror}
-
-
-def _subject_key() -> bytes:
-    import boto3
-
-    secret_id = os.environ.get("ROLLOUT_SUBJECT_KEY_SECRET")
-    if not secret_id:
-        raise RuntimeError("ROLLOUT_SUBJECT_KEY_SECRET is required: subjects are never logged in clear")
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
-    secret = value.get("SecretBinary") or value["SecretString"].encode("utf-8")
-    return hashlib.sha256(secret).digest()
 
 
 def handle_lambda_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The composition root for the local default: where each piece of state lives, and the
-one place that wires a Gateway from a bundle and a state directory.
+"""The one composition root: where each piece of state lives, and the one place that wires a
+Gateway (for ``rollout ask``/``serve``/``eval``, and for the gateway Lambda) and a RolloutService
+(for every rollout command, the evidence commands and the reconcile Lambda).
 
 State directory layout (default ``.rollout/``):
     releases/ evals/ audit/ state/    the object store (LocalStore), see controller.adapters
@@ -11,16 +12,33 @@ State directory layout (default ``.rollout/``):
 
 from __future__ import annotations
 
-import os
+import hashlib
 import secrets
-import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.bundle.models import Bundle, Endpoint
+from controller.adapters.atomic import create_once
+from controller.adapters.flag_file import DEFAULT_FLAG_FILE_MODE
+from controller.adapters.jwks import open_jwks
+from controller.ports import FlagSink, JwksSource, RequestSink, Store
 
-__all__ = ["StatePaths", "build_gateway", "make_model_adapter", "open_local_store", "subject_key"]
+if TYPE_CHECKING:
+    from controller.service.rollout import RolloutService
+
+from controller.bundle.models import Bundle, Endpoint, Workflow
+
+__all__ = [
+    "StatePaths",
+    "build_gateway",
+    "build_lambda_gateway",
+    "jwks_source",
+    "make_model_adapter",
+    "open_local_store",
+    "rollout_service",
+    "subject_key",
+]
 
 
 @dataclass(frozen=True)
@@ -54,19 +72,7 @@ def open_local_store(state: Path) -> Any:
 def subject_key(path: Path) -> bytes:
     """A per-deployment secret for pseudonyms; created once, atomically, readable only by us."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # never replaces a key another process created first
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
+        create_once(path, secrets.token_bytes(32), mode=0o600)  # never replaces another's key
     return path.read_bytes()
 
 
@@ -74,11 +80,34 @@ def ensure_live_flags(bundle: Bundle, paths: StatePaths) -> Path:
     """The live flag document; starts as the bundle's own definition (everything off)."""
     live = paths.flags(bundle.id)
     if not live.exists():
-        live.parent.mkdir(parents=True, exist_ok=True)
-        tmp = live.with_name(f".{live.name}.tmp")
-        shutil.copyfile(bundle.flags_path, tmp)
-        os.replace(tmp, live)
+        create_once(live, bundle.flags_path.read_bytes(), mode=DEFAULT_FLAG_FILE_MODE)
     return live
+
+
+def jwks_source(location: str | None, paths: StatePaths) -> JwksSource:
+    """The IdP's keys: the local dev IdP's when no location is given, else ``open_jwks``'s choice
+    (an http(s) URL or a file): the one rule, for the CLI, the server and the Lambda."""
+    if location is None:
+        from controller.adapters.devidp import DevIdp
+
+        idp = DevIdp(paths.idp)
+        idp.ensure()
+        return open_jwks(idp.jwks_path)
+    return open_jwks(location)
+
+
+def rollout_service(
+    workflow: Workflow,
+    store: Store,
+    flags_path: Path,
+    *,
+    bundle_problems: Sequence[str] = (),
+    flag_sinks: Sequence[FlagSink] = (),
+) -> RolloutService:
+    """The RolloutService for one workflow: the CLI, the evidence collector and the reconcile Lambda."""
+    from controller.service.rollout import RolloutService
+
+    return RolloutService(workflow, store, flags_path, bundle_problems=bundle_problems, flag_sinks=flag_sinks)
 
 
 def make_model_adapter(release: Any, retriever: Any, *, endpoint_url: str | None = None) -> Any:
@@ -103,36 +132,84 @@ def build_gateway(
     adapter_factory: Any = None,
 ) -> Any:
     """A Gateway for ``bundle`` on the local default (or with the given seams replaced)."""
-    from controller.adapters.devidp import DevIdp
-    from controller.adapters.flagd_source import FlagdFileSource
     from controller.adapters.request_sinks import JsonlSink
-    from controller.gateway.handler import Gateway
-    from controller.gateway.identity import FileJwks, IdentityVerifier, UrlJwks
 
     paths = StatePaths(state)
-    store = store or open_local_store(state)
-    if jwks is None:
-        idp = DevIdp(paths.idp)
-        idp.ensure()
-        source: Any = FileJwks(idp.jwks_path)
-    elif jwks.startswith(("https://", "http://")):
-        source = UrlJwks(jwks)
-    else:
-        source = FileJwks(Path(jwks))
-    wf = bundle.workflow
-    verifier = IdentityVerifier(wf.sso, wf.personal_accounts, source, max_lifetime=wf.sso.idp.max_token_lifetime)
-    flags = FlagdFileSource(
-        ensure_live_flags(bundle, paths),
-        release_flag=wf.rollout.release_flag,
-        kill_switch_flag=wf.rollout.kill_switch_flag,
+    return _gateway(
+        bundle.workflow,
+        jwks=jwks_source(jwks, paths),
+        flags_path=ensure_live_flags(bundle, paths),
         poll_ms=poll_ms,
+        store=store or open_local_store(state),
+        sink=sink or JsonlSink(paths.requests),
+        subject_key=subject_key(paths.subject_key),
+        adapter_factory=adapter_factory or make_model_adapter,
+    )
+
+
+def _gateway(
+    wf: Workflow,
+    *,
+    jwks: JwksSource,
+    flags_path: Path,
+    store: Store,
+    sink: RequestSink,
+    subject_key: bytes,
+    adapter_factory: Any,
+    poll_ms: int = 500,
+) -> Any:
+    from controller.adapters.flagd_source import FlagdFileSource
+    from controller.gateway.handler import Gateway
+    from controller.gateway.identity import IdentityVerifier
+
+    verifier = IdentityVerifier(wf.sso, wf.personal_accounts, jwks, max_lifetime=wf.sso.idp.max_token_lifetime)
+    flags = FlagdFileSource(
+        flags_path, release_flag=wf.rollout.release_flag, kill_switch_flag=wf.rollout.kill_switch_flag, poll_ms=poll_ms
     )
     return Gateway(
         workflow=wf,
         verifier=verifier,
         flags=flags,
         store=store,
-        sink=sink or JsonlSink(paths.requests),
-        subject_key=subject_key(paths.subject_key),
-        adapter_factory=adapter_factory or make_model_adapter,
+        sink=sink,
+        subject_key=subject_key,
+        adapter_factory=adapter_factory,
     )
+
+
+def build_lambda_gateway(env: Mapping[str, str], *, flag_dir: Path) -> tuple[Any, Any]:
+    """The gateway Lambda's Gateway and its S3 flag mirror, from the function's environment
+    (``controller.gateway.lambda_handler`` documents the variables)."""
+    import boto3
+
+    from controller.adapters import open_store
+    from controller.adapters.request_sinks import S3Sink
+    from controller.bundle.models import load_bundle
+    from controller.gateway.lambda_handler import FlagMirror
+
+    bundle = load_bundle(Path(env["ROLLOUT_WORKFLOW"]))
+    wf = bundle.workflow
+    s3 = boto3.client("s3")
+    flags_path = flag_dir / f"{wf.id}.flagd.json"
+    mirror = FlagMirror(s3, env["ROLLOUT_FLAGS_BUCKET"], env["ROLLOUT_FLAGS_KEY"], flags_path)
+    mirror.sync()
+    gateway = _gateway(
+        wf,
+        jwks=open_jwks(wf.sso.idp.jwks_uri),
+        flags_path=flags_path,
+        store=open_store(env["ROLLOUT_STORE"]),
+        sink=S3Sink(s3, env["ROLLOUT_AUDIT_BUCKET"], kms_key_id=env.get("ROLLOUT_AUDIT_KMS_KEY"), batch_size=1),
+        subject_key=_secret_subject_key(env.get("ROLLOUT_SUBJECT_KEY_SECRET")),
+        adapter_factory=make_model_adapter,
+    )
+    return gateway, mirror
+
+
+def _secret_subject_key(secret_id: str | None) -> bytes:
+    import boto3
+
+    if not secret_id:
+        raise RuntimeError("ROLLOUT_SUBJECT_KEY_SECRET is required: subjects are never logged in clear")
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    secret = value.get("SecretBinary") or value["SecretString"].encode("utf-8")
+    return hashlib.sha256(secret).digest()

@@ -93,6 +93,7 @@ from controller.core.gates import (
     next_cohort,
     served,
 )
+from controller.core.timefmt import iso
 from controller.errors import BackendUnavailable, Conflict, InvalidInput, RolloutError
 from controller.ports import AlreadyExists, FlagSink, Store
 from controller.service.publish import Published, publish_to
@@ -630,7 +631,7 @@ class RolloutService:
             ) from exc
 
     def _failsafe_kill(self, operator: str, reason: str) -> Path:
-        marker = {"operator": operator, "reason": reason, "at": _iso(self.clock())}
+        marker = {"operator": operator, "reason": reason, "at": iso(self.clock())}
         # What each cohort was served is unknowable without the state; the kill overrides it.
         doc = render(self.workflow, RolloutState(self.workflow.id), killed=True, engaged_at=marker["at"])
         data = encode_flag_document(doc)
@@ -750,10 +751,6 @@ class RolloutService:
 
 def _arn(arn: str | None) -> dict[str, Any] | None:
     return {"operator_arn": arn} if arn else None
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # --- the eval hook --------------------------------------------------------------------------------

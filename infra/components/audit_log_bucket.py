@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from controller.core.provisioning import BucketRules
 from infra import policies
 from infra.components._log_bucket import create_log_bucket
-from controller.core.provisioning import BucketRules
 
 __all__ = ["AuditLogBucket", "AuditLogBucketArgs"]
 

@@ -45,11 +45,11 @@ def run_reconcile(
     """Reconcile against ``store`` and publish to the S3 flag store through the one publish path
     (``controller.service.publish``): the same never-un-kill rule as every other sink."""
     from controller.adapters.s3_flags import S3FlagSink
-    from controller.service.rollout import RolloutService
+    from controller.service.compose import rollout_service
 
     flags_path = workdir / "flags" / f"{bundle.id}.flagd.json"
     sink = S3FlagSink(flags_bucket, flags_key, client=s3, kms_key_id=kms_key_id)
-    service = RolloutService(bundle.workflow, store, flags_path, flag_sinks=[sink])
+    service = rollout_service(bundle.workflow, store, flags_path, flag_sinks=[sink])
     report = service.reconcile(operator=OPERATOR, trigger="scheduled reconcile").to_dict()
     flags = report.get("flags") or {}
     held = next((h["held_because"] for h in flags.get("held", []) if h["sink"] == sink.describe()), None)
