@@ -252,10 +252,8 @@ def test_operator_from_sts(state: Path, aws: str) -> None:
 
 
 def test_flags_published_to_a_configmap(state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        from tests.test_rollout import FakeKubeApi
-    except ModuleNotFoundError:
-        from test_rollout import FakeKubeApi
+    from tests.fakes.kube import FakeKubeApi
+
     kube = FakeKubeApi()
     try:
         kubeconfig = tmp_path / "kubeconfig"
