@@ -38,7 +38,7 @@ def lambda_env(project: Path, tmp_path: Path, s3_server: str, monkeypatch: pytes
     idp = DevIdp(tmp_path / "idp-state")
     idp.ensure()
     # The IdP's JWKS: in AWS fetched from sso.idp.jwks_uri; here the dev IdP's file stands in.
-    monkeypatch.setattr("controller.service.compose.open_jwks", lambda location, **kw: FileJwks(idp.jwks_path))
+    monkeypatch.setattr("controller.adapters.jwks.open_jwks", lambda location, **kw: FileJwks(idp.jwks_path))
     for name, value in {
         "ROLLOUT_WORKFLOW": str(project),
         "ROLLOUT_STORE": f"s3://{bucket}/control",

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from controller.adapters.atomic import create_once
 from controller.adapters.flag_file import DEFAULT_FLAG_FILE_MODE
-from controller.adapters.jwks import open_jwks
 from controller.ports import FlagSink, JwksSource, RequestSink, Store
 
 if TYPE_CHECKING:
@@ -87,13 +86,15 @@ def ensure_live_flags(bundle: Bundle, paths: StatePaths) -> Path:
 def jwks_source(location: str | None, paths: StatePaths) -> JwksSource:
     """The IdP's keys: the local dev IdP's when no location is given, else ``open_jwks``'s choice
     (an http(s) URL or a file): the one rule, for the CLI, the server and the Lambda."""
+    from controller.adapters import jwks  # PyJWT: not in the Pulumi environment, which imports this module
+
     if location is None:
         from controller.adapters.devidp import DevIdp
 
         idp = DevIdp(paths.idp)
         idp.ensure()
-        return open_jwks(idp.jwks_path)
-    return open_jwks(location)
+        return jwks.open_jwks(idp.jwks_path)
+    return jwks.open_jwks(location)
 
 
 def rollout_service(
@@ -195,7 +196,7 @@ def build_lambda_gateway(env: Mapping[str, str], *, flag_dir: Path) -> tuple[Any
     mirror.sync()
     gateway = _gateway(
         wf,
-        jwks=open_jwks(wf.sso.idp.jwks_uri),
+        jwks=jwks_source(wf.sso.idp.jwks_uri, StatePaths(flag_dir)),
         flags_path=flags_path,
         store=open_store(env["ROLLOUT_STORE"]),
         sink=S3Sink(s3, env["ROLLOUT_AUDIT_BUCKET"], kms_key_id=env.get("ROLLOUT_AUDIT_KMS_KEY"), batch_size=1),

@@ -655,6 +655,7 @@ class RolloutService:
         """Idempotent (cron): complete logged-but-unapplied records, roll back every live release
         whose latest eval FAILED (audited), and re-render the flag document."""
         outcomes: list[Outcome] = []
+        synced: list[FlagSync | None] = []
         notes = self._apply_pending_kill()
         for _ in range(4):  # candidate, then stable (possibly twice), bounded
 
@@ -669,12 +670,19 @@ class RolloutService:
 
             out = self._run("reconcile", plan)
             notes.extend(n for n in out.notes if n not in notes)
+            synced.append(out.flags)
             if out.decision is None:
                 break
             outcomes.append(out)
             if not out.changed:
                 break
         flags = self.sync_flags()
+        # What this reconcile wrote, in any of its syncs (the last one usually finds nothing to do).
+        flags = dataclasses.replace(
+            flags,
+            changed=flags.changed or any(f.changed for f in synced if f),
+            published=tuple(dict.fromkeys(s for f in (*synced, flags) if f for s in f.published)),
+        )
         state = self.load(repair=False).state
         return ReconcileReport(tuple(outcomes), state, flags, tuple(notes))
 

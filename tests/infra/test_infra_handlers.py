@@ -175,10 +175,10 @@ class FlagBucket:
             self.objects[("flags-bucket", "flags/wf.flagd.json")] = live
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        from botocore.exceptions import ClientError
+
         if (Bucket, Key) not in self.objects:
-            error = RuntimeError("NoSuchKey")
-            error.response = {"Error": {"Code": "NoSuchKey"}}  # type: ignore[attr-defined]
-            raise error
+            raise ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")
         return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
 
     def put_object(self, **kw: Any) -> dict[str, Any]:
