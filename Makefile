@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The Pulumi program's own environment: pulumi needs protobuf<7, the flagd provider >=7.35.
-$(INFRA_VENV)/.installed: infra/requirements.txt
+$(INFRA_VENV)/.installed: infra/requirements.txt infra/requirements-test.txt
 	$(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/pip install -q --upgrade pip
 	$(INFRA_VENV)/bin/pip install -q -r infra/requirements.txt -r infra/requirements-test.txt
