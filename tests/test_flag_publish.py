@@ -72,6 +72,9 @@ def test_kill_engaged_reads_the_default_variant() -> None:
         (KILLED, RELEASED, {"released_at": "2026-12-01T09:00:00Z"}, True),  # a release recorded BEFORE it
         (KILLED_UNKNOWN, RELEASED, {"released_at": "2026-12-01T11:00:00Z"}, True),  # unknown kill: held
         (KILLED, RELEASED, {"released_at": "garbage"}, True),
+        (KILLED.replace(b'"engagedAt"', b'"other"'), RELEASED, {"released_at": "2026-12-01T11:00:00Z"}, True),
+        (b'{"flags": {"kill-switch": {"variants": {"on": true}, "defaultVariant": "on", "metadata": "x"}}}',
+         RELEASED, {"released_at": "2026-12-01T11:00:00Z"}, True),  # malformed metadata: held, no crash
     ],
 )
 def test_publish_hold(live: bytes | None, rendered: bytes, kwargs: dict[str, Any], held: bool) -> None:

@@ -202,7 +202,8 @@ def _kill_flag(document: bytes | None, kill_switch_flag: str) -> dict[str, Any] 
 
 def _released_after(kill_flag: Mapping[str, Any], released_at: str | None) -> bool:
     """Whether a release recorded at ``released_at`` is later than the live kill's engagement."""
-    engaged_at = (kill_flag.get("metadata") or {}).get("engagedAt") if isinstance(kill_flag, Mapping) else None
+    meta = kill_flag.get("metadata")
+    engaged_at = meta.get("engagedAt") if isinstance(meta, Mapping) else None
     if not released_at or not isinstance(engaged_at, str):
         return False
     try:

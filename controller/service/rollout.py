@@ -96,7 +96,7 @@ from controller.core.gates import (
 from controller.core.timefmt import iso
 from controller.errors import BackendUnavailable, Conflict, InvalidInput, RolloutError
 from controller.ports import AlreadyExists, FlagSink, Store
-from controller.service.publish import Published, publish_to
+from controller.service.publish import Published, publish_flags, publish_to
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -478,7 +478,7 @@ class RolloutService:
                 local = publish_to(self.flag_file, data, kill_flag, **release)
             except BackendUnavailable as exc:
                 raise BackendUnavailable(f"{exc} The state is saved and the next command re-renders it.") from exc
-            remote = [publish_to(sink, data, kill_flag, **release) for sink in self.flag_sinks]
+            remote = publish_flags(self.flag_sinks, data, kill_flag, **release)
             held = tuple(p for p in (local, *remote) if p.held_because)
             published = tuple(p.sink for p in remote if p.written)
             return FlagSync(self.flags_path, local.written, killed, served(state), published, held)
