@@ -28,6 +28,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test-main: $(VENV)/.installed
 	$(VENV)/bin/pytest

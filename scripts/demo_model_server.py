@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.bundle.models import CorpusDoc  # noqa: E402
-from controller.gateway.retrieval import Retriever  # noqa: E402
+from controller.core.retrieval import Retriever  # noqa: E402
 from controller.models.base import ModelRequest  # noqa: E402
 from controller.models.local import LocalExtractiveAdapter, question_from_prompt  # noqa: E402
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from controller.bundle.models import CorpusDoc, EvalCategory, GoldenCase, GoldenSet
 from controller.bundle.yamlio import load_yaml
-from controller.gateway.retrieval import Passage, Retriever
+from controller.core.retrieval import Passage, Retriever
 from controller.models.base import ModelRequest
 from controller.models.local import (
     LOCAL_MODEL_ID,

@@ -12,8 +12,8 @@ from botocore.retries import adaptive as botocore_adaptive
 from botocore.retries import standard as botocore_standard
 
 from controller.bundle.models import CorpusDoc, Endpoint, Guardrail
+from controller.core.retrieval import Passage, Retriever
 from controller.errors import BackendUnavailable
-from controller.gateway.retrieval import Passage, Retriever
 from controller.models import (
     LOCAL_MODEL_ID,
     LocalExtractiveAdapter,

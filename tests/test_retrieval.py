@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import controller.gateway.retrieval as retrieval
+import controller.core.retrieval as retrieval
 from controller.bundle.models import CorpusDoc
-from controller.gateway.retrieval import (
+from controller.core.retrieval import (
     Passage,
     Retriever,
     split_passages,

@@ -6,6 +6,7 @@
     canonical.py     the one canonical JSON encoding hashed everywhere
     flags.py         the flagd document rendered from state, and the never-un-kill publish rule
     provisioning.py  what the infrastructure must be, from the bundle (shared with infra/ and the report)
+    retrieval.py     BM25 over the release's corpus with a relevance floor (the context policy)
     keys.py          what a store key may be
     timefmt.py       the one timestamp format
 

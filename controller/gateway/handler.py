@@ -277,7 +277,7 @@ class Gateway:
             return self._cache[digest]
 
     def _build(self, release: Release) -> _Served:
-        from controller.gateway.retrieval import Retriever
+        from controller.core.retrieval import Retriever
 
         retriever = Retriever.from_docs(release.corpus)
         redactor = bundle_redactor(release.workflow.data_boundaries)

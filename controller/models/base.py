@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.core.retrieval import Passage
 from controller.errors import BackendUnavailable
-from controller.gateway.retrieval import Passage
 from controller.ports import ModelAdapter
 
 __all__ = [

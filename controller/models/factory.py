@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from controller.bundle.models import EndpointKind
-from controller.gateway.retrieval import Retriever
+from controller.core.retrieval import Retriever
 from controller.models.base import ModelAdapter
 from controller.models.local import LocalExtractiveAdapter
 from controller.models.openai import DEFAULT_API_KEY_ENV, OpenAICompatibleAdapter

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from controller.gateway.retrieval import Passage, Retriever, strip_placeholders, tokenize
+from controller.core.retrieval import Passage, Retriever, strip_placeholders, tokenize
 from controller.models.base import ModelRequest, ModelResponse
 
 __all__ = ["LOCAL_MODEL_ID", "NOT_IN_DOCS", "LocalExtractiveAdapter", "answer_units", "question_from_prompt"]
