@@ -26,9 +26,9 @@ from controller.core.gates import (
     Candidate,
     EvalEvidence,
     EvalHistory,
-    Evidence,
+    GateEvidence,
     Kill,
-    KillSwitch,
+    KillSwitchState,
     Precedence,
     Promote,
     ReasonCode,
@@ -73,10 +73,10 @@ FAIL_A = hist(res(A, "PASS", ago(hours=3)), res(A, "FAIL", ago(hours=1), 1))
 FAIL_B = hist(res(B, "FAIL", ago(hours=1)))
 
 
-def ev(evals: dict[str, EvalHistory] | None = None, **kw: Any) -> Evidence:
+def ev(evals: dict[str, EvalHistory] | None = None, **kw: Any) -> GateEvidence:
     base: dict[str, Any] = {"policy": WF, "evals": {A: PASS_A} if evals is None else evals, "releases": {A: None}}
     base.update(kw)
-    return Evidence(**base)
+    return GateEvidence(**base)
 
 
 def cand(release: str, *reached: tuple[str, dt.datetime]) -> Candidate:
@@ -88,7 +88,7 @@ STABLE_B = dataclasses.replace(EMPTY, stable=B, generation=1, revision=3)
 A_INTERNAL = dataclasses.replace(STABLE_B, candidate=cand(A, ("internal", ago(hours=25))))
 A_INTERNAL_FRESH = dataclasses.replace(STABLE_B, candidate=cand(A, ("internal", ago(hours=1))))
 A_LIMITED = dataclasses.replace(STABLE_B, candidate=cand(A, ("internal", ago(hours=200)), ("limited", ago(hours=73))))
-KILLED = dataclasses.replace(EMPTY, kill=KillSwitch(True, "incident 42", OP3, iso(ago(minutes=5))))
+KILLED = dataclasses.replace(EMPTY, kill=KillSwitchState(True, "incident 42", OP3, iso(ago(minutes=5))))
 
 
 def promote(release: str | None = A, cohort: str = "internal", operator: str = OP, *approvers: str) -> Promote:
@@ -133,7 +133,7 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize(("state", "command", "evidence", "codes"), [pytest.param(*r[1:], id=r[0]) for r in REFUSALS])
-def test_promote_refusals(state: RolloutState, command: Promote, evidence: Evidence, codes: set[ReasonCode]) -> None:
+def test_promote_refusals(state: RolloutState, command: Promote, evidence: GateEvidence, codes: set[ReasonCode]) -> None:
     decision = decide(state, command, evidence, NOW)
     assert isinstance(decision, Refused), decision
     assert set(decision.codes) == codes, [r.message for r in decision.reasons]
@@ -142,7 +142,7 @@ def test_promote_refusals(state: RolloutState, command: Promote, evidence: Evide
 
 def test_a_refusal_lists_every_reason_at_once() -> None:
     state = dataclasses.replace(A_INTERNAL_FRESH, kill=KILLED.kill)
-    evidence = Evidence(
+    evidence = GateEvidence(
         policy=WF,
         bundle_problems=("workflow.yaml: bad",),
         evals={C: hist(res(C, "PASS", ago(days=30))), A: FAIL_A},
@@ -187,7 +187,7 @@ ALLOWED = [
 
 
 @pytest.mark.parametrize(("state", "command", "evidence", "check"), [pytest.param(*r[1:], id=r[0]) for r in ALLOWED])
-def test_promote_allowed(state: RolloutState, command: Promote, evidence: Evidence, check: Any) -> None:
+def test_promote_allowed(state: RolloutState, command: Promote, evidence: GateEvidence, check: Any) -> None:
     decision = decide(state, command, evidence, NOW)
     assert isinstance(decision, Allowed), [r.message for r in decision.reasons]
     assert decision.changed
@@ -208,7 +208,7 @@ def test_promote_allowed(state: RolloutState, command: Promote, evidence: Eviden
     ],
 )
 def test_promote_noop_is_idempotent(state: RolloutState, command: Promote) -> None:
-    decision = decide(state, command, Evidence(), NOW)  # no evidence needed: nothing changes
+    decision = decide(state, command, GateEvidence(), NOW)  # no evidence needed: nothing changes
     assert isinstance(decision, Allowed) and not decision.changed
     assert decision.new_state == state
     assert decision.reasons[0].code is C_.NOTHING_TO_DO
@@ -249,9 +249,9 @@ OTHERS = [
         ev({B: FAIL_B}),  # C's evidence unknown: it does not count as passing
         lambda s: s.stable is None and s.off_reason and served(s) == dict.fromkeys(served(s), OFF),
     ),
-    ("kill-by-anyone", A_LIMITED, Kill("night-shift", "incident"), Evidence(), lambda s: s.kill.engaged and s.kill.by == "night-shift" and s.candidate == A_LIMITED.candidate),
-    ("kill-without-policy", EMPTY, Kill("x", "y"), Evidence(policy=None), lambda s: s.kill.engaged),
-    ("kill-twice", KILLED, Kill(OP, "again"), Evidence(), "noop"),
+    ("kill-by-anyone", A_LIMITED, Kill("night-shift", "incident"), GateEvidence(), lambda s: s.kill.engaged and s.kill.by == "night-shift" and s.candidate == A_LIMITED.candidate),
+    ("kill-without-policy", EMPTY, Kill("x", "y"), GateEvidence(policy=None), lambda s: s.kill.engaged),
+    ("kill-twice", KILLED, Kill(OP, "again"), GateEvidence(), "noop"),
     ("release-kill", KILLED, ReleaseKill(OP, "resolved"), ev({}), lambda s: not s.kill.engaged),
     ("release-kill-unauthorised", KILLED, ReleaseKill("mallory", "resolved"), ev({}), {C_.NOT_AUTHORISED}),
     ("release-kill-needs-reason", KILLED, ReleaseKill(OP, ""), ev({}), {C_.REASON_REQUIRED}),
@@ -260,7 +260,7 @@ OTHERS = [
 
 
 @pytest.mark.parametrize(("state", "command", "evidence", "expected"), [pytest.param(*r[1:], id=r[0]) for r in OTHERS])
-def test_other_commands(state: RolloutState, command: Any, evidence: Evidence, expected: Any) -> None:
+def test_other_commands(state: RolloutState, command: Any, evidence: GateEvidence, expected: Any) -> None:
     decision = decide(state, command, evidence, NOW)
     if isinstance(expected, set):
         assert isinstance(decision, Refused)
@@ -289,7 +289,7 @@ def test_precedence_is_kill_then_rollback_then_promote() -> None:
 
 def test_kill_wins_over_a_promotion_and_a_rollback_under_it_is_kept() -> None:
     state = A_INTERNAL
-    killed = decide(state, Kill("oncall", "incident"), Evidence(), NOW)
+    killed = decide(state, Kill("oncall", "incident"), GateEvidence(), NOW)
     assert isinstance(killed, Allowed)
     refused = decide(killed.new_state, promote(A, "limited", OP, OP2), ev(), NOW)
     assert isinstance(refused, Refused) and refused.codes == (C_.KILL_SWITCH,)
