@@ -370,6 +370,55 @@ def test_a_model_outage_is_inconclusive_stored_and_rolls_nothing_back(harness: A
     assert latest_result(harness.store, harness.digest) == result
 
 
+def test_an_outage_while_re_evaluating_a_live_release_rolls_nothing_back(
+    harness: Any, project: Path, state: Path
+) -> None:
+    """The nightly re-evaluation during a model outage: INCONCLUSIVE, stored, the candidate keeps
+    serving; reconcile rolls nothing back and status and reconcile say "no fresh evidence"."""
+    from controller.service.compose import rollout_service
+    from controller.service.rollout import ReconcileOnFailedEval
+
+    bundle = load_bundle(project)
+    svc = rollout_service(bundle.workflow, harness.store, StatePaths(state).flags(bundle.workflow.id))
+    healthy, _ = harness.make(lambda n: None)
+    assert run_eval(healthy, harness.digest, minter=harness.idp).passed
+    assert svc.promote(harness.digest, "internal", operator="priya.natarajan").changed
+
+    def down(n: int) -> None:
+        raise ModelUnavailable("no credentials")
+
+    outage, _ = harness.make(down)
+    hook = ReconcileOnFailedEval(svc)
+    result = run_eval(outage, harness.digest, minter=harness.idp, rollback_hook=hook, sleep=lambda s: None)
+    assert result.verdict is Verdict.INCONCLUSIVE and hook.reports == []
+    assert latest_result(harness.store, harness.digest) == result  # stored as such
+
+    reconciled = rollout(state, "reconcile", "--json")
+    assert reconciled.exit_code == 0, reconciled.output
+    doc = json.loads(reconciled.stdout)
+    assert doc["actions"] == [] and doc["state"]["candidate"]["release"] == harness.digest
+    [note] = doc["no_fresh_evidence"]
+    assert note.startswith(f"no fresh evidence for the candidate release {harness.digest[:12]}")
+    assert [r.action for r in svc.history()] == ["promote"]  # type: ignore[union-attr]
+
+    shown = rollout(state, "status", "--adapter", "local", "--json")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    live = status["evals"][harness.digest]
+    assert live["latest"]["verdict"] == "INCONCLUSIVE" and live["fresh_evidence"] is False
+    assert status["no_fresh_evidence"] == [note] and status["rollbacks_due"] == []
+    codes = {n["code"] for n in status["next_promotion"]["needs"]}
+    assert "eval-inconclusive" in codes  # it never passes a gate
+    human = rollout(state, "status", "--adapter", "local")
+    assert "no fresh evidence" in " ".join(human.stdout.split()) and "INCONCLUSIVE" in human.stdout
+
+    report = rollout(state, "audit", "report", "--format", "json")
+    assert report.exit_code == 0, report.output
+    [item] = [i for i in json.loads(report.stdout)["items"] if i["key"] == "eval-before-changes"]
+    [check] = [c for c in item["checks"] if "no fresh evidence" in c["summary"]]
+    assert check["status"] == "UNKNOWN" and "INCONCLUSIVE" in check["summary"]
+
+
 def test_an_outage_that_recovers_within_the_retries_passes(harness: Any) -> None:
     def flaky(n: int) -> None:
         if n <= 2:

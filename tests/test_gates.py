@@ -71,6 +71,8 @@ PASS_A = hist(res(A, "PASS", ago(hours=1)))
 PASS_B = hist(res(B, "PASS", ago(hours=2)))
 FAIL_A = hist(res(A, "PASS", ago(hours=3)), res(A, "FAIL", ago(hours=1), 1))
 FAIL_B = hist(res(B, "FAIL", ago(hours=1)))
+INCONCLUSIVE_A = hist(res(A, "PASS", ago(hours=3)), res(A, "INCONCLUSIVE", ago(hours=1), 1))
+INCONCLUSIVE_B = hist(res(B, "INCONCLUSIVE", ago(hours=1)))
 
 
 def ev(evals: dict[str, EvalHistory] | None = None, **kw: Any) -> GateEvidence:
@@ -116,7 +118,10 @@ REFUSALS = [
     ("eval-of-other-release", EMPTY, promote(), ev({A: hist(res(B, "PASS", ago(hours=1)))}), {C_.EVAL_OTHER_RELEASE}),
     ("eval-from-future", EMPTY, promote(), ev({A: hist(res(A, "PASS", NOW + CLOCK_SKEW + dt.timedelta(seconds=1)))}), {C_.EVAL_FROM_FUTURE}),
     ("eval-naive-time", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=1).replace(tzinfo=None)))}), {C_.EVAL_UNREADABLE}),
-    ("eval-inconclusive", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=2)), res(A, "ERROR", ago(hours=1), 1))}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-unknown-verdict", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=2)), res(A, "ERROR", ago(hours=1), 1))}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-inconclusive-after-pass", EMPTY, promote(), ev({A: INCONCLUSIVE_A}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-only-inconclusive", EMPTY, promote(), ev({A: hist(res(A, "INCONCLUSIVE", ago(hours=1)))}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-tie-inconclusive-wins", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=1)), res(A, "INCONCLUSIVE", ago(hours=1), 1))}), {C_.EVAL_INCONCLUSIVE}),
     ("skip-to-limited", EMPTY, promote(A, "limited", OP, OP2), ev(), {C_.COHORT_ORDER}),
     ("skip-to-general", A_INTERNAL, promote(A, "general", OP, OP2, OP3), ev(), {C_.COHORT_ORDER}),
     ("bake-time", A_INTERNAL_FRESH, promote(A, "limited", OP, OP2), ev(), {C_.BAKE_TIME}),
@@ -295,6 +300,43 @@ def test_kill_wins_over_a_promotion_and_a_rollback_under_it_is_kept() -> None:
     assert isinstance(refused, Refused) and refused.codes == (C_.KILL_SWITCH,)
     rolled = decide(killed.new_state, Rollback(OP, "while killed"), ev({}), NOW)
     assert isinstance(rolled, Allowed) and rolled.new_state.kill.engaged and rolled.new_state.candidate is None
+
+
+def test_an_inconclusive_eval_never_rolls_anything_back() -> None:
+    """INCONCLUSIVE is no evidence either way: it forces no rollback, and an AutoRollback on it
+    is refused; an earlier FAIL still stands behind it."""
+    assert due_rollbacks(A_LIMITED, ev({A: INCONCLUSIVE_A, B: INCONCLUSIVE_B})) == ()
+    only = hist(res(A, "INCONCLUSIVE", ago(hours=1)))
+    assert due_rollbacks(A_LIMITED, ev({A: only, B: PASS_B})) == ()
+    refused = decide(A_LIMITED, AutoRollback(A), ev({A: INCONCLUSIVE_A, B: PASS_B}), NOW)
+    assert isinstance(refused, Refused) and refused.codes == (C_.NO_FAILED_EVAL,)
+    refused = decide(STABLE_B, AutoRollback(B), ev({B: INCONCLUSIVE_B}), NOW)
+    assert isinstance(refused, Refused) and refused.codes == (C_.NO_FAILED_EVAL,)
+    # a FAIL followed by an INCONCLUSIVE re-run (an outage during the nightly eval) still rolls back
+    fail_then_outage = hist(res(A, "FAIL", ago(hours=2)), res(A, "INCONCLUSIVE", ago(hours=1), 1))
+    [due] = due_rollbacks(A_LIMITED, ev({A: fail_then_outage, B: PASS_B}))
+    assert due.release == A and "FAILED" in (due.reason or "")
+
+
+def test_no_fresh_evidence_is_named_for_live_releases() -> None:
+    from controller.core.gates import no_fresh_evidence_notes
+
+    notes = no_fresh_evidence_notes(A_LIMITED, ev({A: INCONCLUSIVE_A, B: PASS_B}))
+    assert len(notes) == 1 and notes[0].startswith("no fresh evidence for the candidate release aaaaaaaaaaaa")
+    assert no_fresh_evidence_notes(A_LIMITED, ev({A: PASS_A, B: PASS_B})) == ()
+    refused = decide(A_INTERNAL, promote(A, "limited", OP, OP2), ev({A: INCONCLUSIVE_A}), NOW)
+    assert isinstance(refused, Refused)
+    assert refused.codes == (C_.EVAL_INCONCLUSIVE,) and "no fresh evidence" in refused.reasons[0].message
+
+
+def test_a_failed_stable_reverts_to_an_earlier_pass_behind_an_inconclusive() -> None:
+    state = dataclasses.replace(STABLE_B, previous_stables=(C,))
+    c_history = hist(res(C, "PASS", ago(days=30)), res(C, "INCONCLUSIVE", ago(hours=2), 1))
+    decision = decide(state, AutoRollback(B), ev({B: FAIL_B, C: c_history}), NOW)
+    assert isinstance(decision, Allowed) and decision.new_state.stable == C
+    only = hist(res(C, "INCONCLUSIVE", ago(hours=2)))
+    decision = decide(state, AutoRollback(B), ev({B: FAIL_B, C: only}), NOW)
+    assert isinstance(decision, Allowed) and decision.new_state.stable is None  # nothing passes: off
 
 
 def test_due_rollbacks_candidate_first_then_stable() -> None:
