@@ -221,11 +221,10 @@ def _list(ctx: typer.Context, *, json_output: bool) -> None:
 # --- rendering --------------------------------------------------------------------------------
 
 
-_COLOURS = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "NOT RUN": "yellow"}
-
-
 def _coloured(verdict: str) -> str:
-    return f"[bold {_COLOURS.get(verdict, 'red')}]{verdict}[/]"
+    from controller.core.verdict import VERDICT_COLOURS
+
+    return f"[bold {VERDICT_COLOURS.get(verdict, 'yellow' if verdict == 'NOT RUN' else 'red')}]{verdict}[/]"
 
 
 def _render(result: Any) -> None:

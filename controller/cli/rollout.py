@@ -36,6 +36,7 @@ from controller.cli.common import (
     state_store,
 )
 from controller.core.gates import COHORTS, OFF, Refused
+from controller.core.verdict import VERDICT_COLOURS
 from controller.errors import InvalidInput
 from controller.service.rollout import (
     CallerIdentity,
@@ -229,7 +230,7 @@ def status(
             elif last is None:
                 evals.add_row(_short(digest), info["role"], "none", "", "")
             else:
-                colour = {"PASS": "green", "INCONCLUSIVE": "yellow"}.get(last["verdict"], "red")
+                colour = VERDICT_COLOURS.get(last["verdict"], "red")
                 evals.add_row(
                     _short(digest),
                     info["role"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["NO_FRESH_EVIDENCE", "Verdict", "exit_code", "parse_verdict"]
+__all__ = ["NO_FRESH_EVIDENCE", "VERDICT_COLOURS", "Verdict", "exit_code", "parse_verdict"]
 
 # How status, reconcile and the report name an INCONCLUSIVE latest result.
 NO_FRESH_EVIDENCE = "no fresh evidence"
@@ -47,3 +47,7 @@ _EXIT = {Verdict.PASS: 0, Verdict.FAIL: 3, Verdict.INCONCLUSIVE: 5}
 def exit_code(verdict: Verdict) -> int:
     """The CLI's exit code for an eval with this verdict (README "Exit codes")."""
     return _EXIT[verdict]
+
+
+# How the CLI's rich tables colour a verdict (anything unknown: red).
+VERDICT_COLOURS = {Verdict.PASS.value: "green", Verdict.FAIL.value: "red", Verdict.INCONCLUSIVE.value: "yellow"}

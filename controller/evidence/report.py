@@ -1361,14 +1361,14 @@ def _item_eval(ev: Evidence) -> Item:
             for a in promotions:
                 ref = (a.evidence or {}).get("eval") if isinstance(a.evidence, Mapping) else None
                 run = runs_by_hash.get(str((ref or {}).get("content_hash")))
-                if not isinstance(ref, Mapping) or ref.get("verdict") != "PASS":
+                if not isinstance(ref, Mapping) or ref.get("verdict") != Verdict.PASS:
                     bad.append(f"seq {a.seq} names no passing eval")
                 elif run is None:
                     bad.append(
                         f"seq {a.seq} names eval {str(ref.get('content_hash'))[:12]}, "
                         "which is not among the stored results"
                     )
-                elif run.digest != a.release or run.verdict != "PASS":
+                elif run.digest != a.release or run.verdict != Verdict.PASS:
                     bad.append(
                         f"seq {a.seq} promoted {_short(a.release)} on eval {run.content_hash[:12]} of "
                         f"{_short(run.digest)} ({run.verdict})"
