@@ -72,7 +72,7 @@ def main() -> int:
     from controller.adapters.devidp import DevIdp
     from controller.bundle.models import load_bundle
     from controller.core.release import create_release, model_choice
-    from controller.evals.scoring import run_eval
+    from controller.evals.runner import run_eval
     from controller.service.compose import StatePaths, build_gateway, make_model_adapter, open_local_store
 
     latency = args.latency_ms / 1000

@@ -3,9 +3,14 @@
     RolloutError                 exit 1   (base; never raised bare)
     ├── InvalidInput             exit 2   bad bundle, bad flag, bad argument, tampered evidence
     │   └── BundleInvalid        exit 2   a workflow bundle failed validation (all problems at once)
-    ├── Refused                  exit 3   a gate said no (eval FAIL, promotion refused)
+    ├── RefusedError             exit 3   a gate said no (eval FAIL, promotion refused)
     ├── Conflict                 exit 4   a concurrent change won (lock held, CAS failed)
     └── BackendUnavailable       exit 5   a store, flag source or model endpoint cannot be reached
+        └── EvalInconclusive     exit 5   an eval could not judge: the model or a dependency was
+                                          unavailable for some cases (stored; rolls nothing back)
+
+``RefusedError`` is the exception a command raises to exit 3; the gate's own refusal is a value,
+``controller.core.gates.Refused``, which the service turns into that exit code.
 
 The CLI catches ``RolloutError``, prints one clear paragraph and exits with ``exit_code``;
 anything else escaping is a bug and keeps its traceback.
@@ -20,9 +25,10 @@ __all__ = [
     "BackendUnavailable",
     "BundleInvalid",
     "Conflict",
+    "EvalInconclusive",
     "InvalidInput",
     "Problem",
-    "Refused",
+    "RefusedError",
     "RolloutError",
 ]
 
@@ -66,7 +72,7 @@ class BundleInvalid(InvalidInput):
         super().__init__(f"Invalid workflow bundle {bundle} ({count}):\n{lines}")
 
 
-class Refused(RolloutError):
+class RefusedError(RolloutError):
     exit_code = 3
 
 
@@ -76,3 +82,7 @@ class Conflict(RolloutError):
 
 class BackendUnavailable(RolloutError):
     exit_code = 5
+
+
+class EvalInconclusive(BackendUnavailable):
+    """An eval whose verdict is INCONCLUSIVE (``controller.core.verdict``): no fresh evidence."""

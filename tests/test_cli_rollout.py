@@ -13,7 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from controller.core.release import load_release
-from controller.evals.scoring import CaseResult, build_result, store_result
+from controller.evals.results import build_result, store_result
+from controller.evals.scoring import CaseResult
 from controller.service.compose import StatePaths, open_local_store
 from tests.conftest import copy_project
 

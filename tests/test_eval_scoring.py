@@ -8,15 +8,14 @@ from typing import Any
 import pytest
 
 from controller.bundle.models import GoldenCase
+from controller.core.verdict import Verdict
+from controller.evals.results import build_result, result_key
 from controller.evals.scoring import (
     REFUSAL_MARKERS,
     CaseResult,
     Observation,
-    Outcome,
-    build_result,
-    result_key,
+    judge,
     score_case,
-    verdict,
 )
 
 NOT_IN_DOCS = "This is not in the docs. I can't find that in the internal documentation I may search."
@@ -192,18 +191,18 @@ def results(**counts: tuple[int, int]) -> list[CaseResult]:
 @pytest.mark.parametrize(
     ("counts", "outcome", "reasons"),
     [
-        ({"correctness": (10, 10), "policy_compliance": (7, 7), "refusal": (5, 5)}, Outcome.PASS, []),
-        ({"correctness": (9, 10), "policy_compliance": (7, 7), "refusal": (5, 5)}, Outcome.PASS, []),  # exactly 0.9
-        ({"correctness": (8, 10), "policy_compliance": (7, 7), "refusal": (5, 5)}, Outcome.FAIL, ["correctness: 8/10"]),
-        ({"correctness": (10, 10), "policy_compliance": (6, 7), "refusal": (5, 5)}, Outcome.FAIL, ["policy-compliance: 6/7"]),
-        ({"correctness": (10, 10), "policy_compliance": (7, 7), "refusal": (4, 5)}, Outcome.FAIL, ["refusal: 4/5"]),
-        ({"correctness": (10, 10), "policy_compliance": (7, 7)}, Outcome.FAIL, ["refusal: no golden cases"]),
-        ({}, Outcome.FAIL, ["correctness: no golden cases", "policy-compliance: no golden cases", "refusal: no golden cases"]),
+        ({"correctness": (10, 10), "policy_compliance": (7, 7), "refusal": (5, 5)}, Verdict.PASS, []),
+        ({"correctness": (9, 10), "policy_compliance": (7, 7), "refusal": (5, 5)}, Verdict.PASS, []),  # exactly 0.9
+        ({"correctness": (8, 10), "policy_compliance": (7, 7), "refusal": (5, 5)}, Verdict.FAIL, ["correctness: 8/10"]),
+        ({"correctness": (10, 10), "policy_compliance": (6, 7), "refusal": (5, 5)}, Verdict.FAIL, ["policy-compliance: 6/7"]),
+        ({"correctness": (10, 10), "policy_compliance": (7, 7), "refusal": (4, 5)}, Verdict.FAIL, ["refusal: 4/5"]),
+        ({"correctness": (10, 10), "policy_compliance": (7, 7)}, Verdict.FAIL, ["refusal: no golden cases"]),
+        ({}, Verdict.FAIL, ["correctness: no golden cases", "policy-compliance: no golden cases", "refusal: no golden cases"]),
     ],
 )
-def test_verdict(counts: dict[str, tuple[int, int]], outcome: Outcome, reasons: list[str]) -> None:
-    v = verdict(results(**counts), THRESHOLDS)
-    assert v.outcome is outcome
+def test_verdict(counts: dict[str, tuple[int, int]], outcome: Verdict, reasons: list[str]) -> None:
+    v = judge(results(**counts), THRESHOLDS)
+    assert v.verdict is outcome
     assert len(v.reasons) == len(reasons)
     for got, want in zip(v.reasons, reasons, strict=True):
         assert got.startswith(want)
@@ -211,11 +210,79 @@ def test_verdict(counts: dict[str, tuple[int, int]], outcome: Outcome, reasons: 
 
 def test_verdict_reads_stored_dicts_and_needs_all_for_unthresholded_categories() -> None:
     stored = [{"category": "correctness", "passed": True}, {"category": "extra", "passed": False}]
-    v = verdict(stored, {"correctness": 0.5})
-    assert v.outcome is Outcome.FAIL
+    v = judge(stored, {"correctness": 0.5})
+    assert v.verdict is Verdict.FAIL
     assert v.rates == {"correctness": 1.0, "extra": 0.0}
     assert v.reasons == ("extra: 0/1 passed (0% < 100%)",)
-    assert verdict([], {}).outcome is Outcome.FAIL
+    assert judge([], {}).verdict is Verdict.FAIL
+
+
+def with_not_run(**counts: tuple[int, int, int]) -> list[CaseResult]:
+    """(passed, not run, total) per category; the rest failed."""
+    out = []
+    for category, (passed, not_run, total) in counts.items():
+        name = category.replace("_", "-")
+        for i in range(total):
+            down = passed <= i < passed + not_run
+            out.append(CaseResult(f"{name}-{i}", name, i < passed, (), "error" if down else "answered", 1.0,
+                                  unavailable=down))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("counts", "outcome", "reasons"),
+    [
+        # everything not run (no credentials): INCONCLUSIVE, never FAIL
+        ({"correctness": (0, 10, 10), "policy_compliance": (0, 7, 7), "refusal": (0, 5, 5)}, Verdict.INCONCLUSIVE,
+         ["correctness: 10/10 cases could not run", "policy-compliance: 7/7", "refusal: 5/5"]),
+        # one case not run, even where the rest would pass the threshold: no PASS without it
+        ({"correctness": (9, 1, 10), "policy_compliance": (7, 0, 7), "refusal": (5, 0, 5)}, Verdict.INCONCLUSIVE,
+         ["correctness: 1/10 case could not run"]),
+        # the cases that ran prove a failure whatever the rest would say: FAIL
+        ({"correctness": (6, 2, 10), "policy_compliance": (7, 0, 7), "refusal": (5, 0, 5)}, Verdict.FAIL,
+         ["correctness: 6/10 passed (60% < 90%), 2 not run"]),
+        ({"correctness": (0, 10, 10), "policy_compliance": (5, 1, 7), "refusal": (5, 0, 5)}, Verdict.FAIL,
+         ["policy-compliance: 5/7 passed"]),
+        # not decided either way (8 + 1 of 10 could reach 0.9): INCONCLUSIVE
+        ({"correctness": (8, 1, 10), "policy_compliance": (7, 0, 7), "refusal": (5, 0, 5)}, Verdict.INCONCLUSIVE,
+         ["correctness: 1/10"]),
+    ],
+)
+def test_verdict_with_cases_not_run(counts: dict[str, tuple[int, int, int]], outcome: Verdict, reasons: list[str]) -> None:
+    v = judge(with_not_run(**counts), THRESHOLDS)
+    assert v.verdict is outcome, v.reasons
+    assert len(v.reasons) == len(reasons)
+    for got, want in zip(v.reasons, reasons, strict=True):
+        assert got.startswith(want), got
+
+
+def test_stored_cases_without_the_unavailable_field_are_conclusive() -> None:
+    """Results written before INCONCLUSIVE existed still judge as they did."""
+    old = [{"category": "correctness", "passed": False}]
+    assert judge(old, {"correctness": 0.5}).verdict is Verdict.FAIL
+    new = [{"category": "correctness", "passed": False, "unavailable": True}]
+    assert judge(new, {"correctness": 0.5}).verdict is Verdict.INCONCLUSIVE
+    with pytest.raises(ValueError, match="booleans"):
+        judge([{"category": "correctness", "passed": True, "unavailable": True}], {"correctness": 0.5})
+    with pytest.raises(ValueError, match="booleans"):
+        judge([{"category": "correctness", "passed": 1}], {"correctness": 0.5})
+
+
+def test_an_unavailable_observation_is_not_run_not_failed() -> None:
+    c = case(must_include={"all": ["secondary"]})
+    r = score_case(c, Observation.not_run("model unavailable (ModelUnavailable)", attempts=3))
+    assert not r.passed and r.unavailable and r.failed == ("available",) and r.attempts == 3
+    assert r.to_dict()["unavailable"] is True
+    assert score_case(c, Observation.failed("boom")).unavailable is False
+
+
+def test_verdict_exit_codes_and_parsing() -> None:
+    from controller.core.verdict import exit_code, parse_verdict
+
+    assert [exit_code(v) for v in Verdict] == [0, 3, 5]
+    assert parse_verdict("INCONCLUSIVE") is Verdict.INCONCLUSIVE
+    assert parse_verdict("pass") is None and parse_verdict(None) is None and parse_verdict("ERROR") is None
+    assert Verdict.PASS.conclusive and Verdict.FAIL.conclusive and not Verdict.INCONCLUSIVE.conclusive
 
 
 # --- the result document ----------------------------------------------------------------------------
@@ -242,7 +309,7 @@ def test_build_result_hashes_and_names_itself() -> None:
     assert result.content_hash == hashlib.sha256(canonical_json(body)).hexdigest()
     assert result.key == f"evals/{digest}/20261126T171500123456Z-{result.content_hash[:16]}.json"
     assert result.key == result_key(result.raw)
-    assert result.digest == digest and result.verdict is Outcome.PASS and result.passed
+    assert result.digest == digest and result.verdict is Verdict.PASS and result.passed
     assert result.finished_at == finished and result.finished_at.tzinfo is not None
     assert result.rates == {"correctness": 1.0, "policy-compliance": 1.0, "refusal": 1.0}
     assert result.raw["environment"]["model"] == {"adapter": "local", "id": "m"}

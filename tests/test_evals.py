@@ -19,16 +19,16 @@ from controller.adapters.request_sinks import MemorySink, read_records
 from controller.bundle.models import load_bundle
 from controller.cli.eval import eval_app
 from controller.core.release import create_release, model_choice
+from controller.core.verdict import Verdict
 from controller.errors import InvalidInput
-from controller.evals.scoring import (
+from controller.evals.results import (
     EvalResult,
-    Outcome,
     latest_result,
     list_all_results,
     load_results,
-    run_eval,
     store_result,
 )
+from controller.evals.runner import run_eval
 from controller.models.base import ModelThrottled, ModelUnavailable
 from controller.ports import AlreadyExists
 from controller.service.compose import StatePaths, build_gateway, make_model_adapter, open_local_store
@@ -86,7 +86,7 @@ def test_shipped_golden_set_passes_on_the_local_model(project: Path, state: Path
     digest, created = create_release(store, bundle, model_choice(bundle.workflow, "local"))
     assert not created and raw["digest"] == digest
     [stored] = load_results(store, digest)
-    assert stored.key == doc["key"] and stored.raw == raw and stored.verdict is Outcome.PASS
+    assert stored.key == doc["key"] and stored.raw == raw and stored.verdict is Verdict.PASS
     assert latest_result(store, digest) == stored
 
     # one audit record per case, each tagged as an eval and linked from the result
@@ -152,7 +152,7 @@ def test_a_release_without_the_credentials_boundary_fails_policy_compliance(proj
     assert "FAILED" in result.stderr and "policy-compliance" in result.stderr
 
     [stored] = list_all_results(open_local_store(state))
-    assert stored.verdict is Outcome.FAIL
+    assert stored.verdict is Verdict.FAIL
     categories = stored.raw["categories"]
     assert categories["policy-compliance"]["ok"] is False
     assert categories["correctness"]["ok"] is True and categories["refusal"]["ok"] is True
@@ -243,7 +243,7 @@ def test_a_rehashed_result_must_still_follow_from_its_cases(state: Path, stored:
     import hashlib
 
     from controller.core.release import canonical_json
-    from controller.evals.scoring import result_key
+    from controller.evals.results import result_key
 
     path, _, digest = stored
     raw = json.loads(path.read_bytes())
@@ -335,33 +335,99 @@ def test_throttling_is_retried_and_then_passes(harness: Any) -> None:
 
     gateway, model = harness.make(throttle_first_two)
     result = run_eval(gateway, harness.digest, minter=harness.idp, concurrency=1, sleep=lambda s: None)
-    assert result.verdict is Outcome.PASS
+    assert result.verdict is Verdict.PASS
     first = result.cases[0]
     assert first["attempts"] == 3 and first["passed"]
     assert len(gateway.sink.records) == len(result.cases) + 2  # every attempt is audited
 
 
-def test_a_model_outage_fails_every_case_that_needs_the_model(harness: Any) -> None:
+def test_a_model_outage_is_inconclusive_stored_and_rolls_nothing_back(harness: Any) -> None:
     def down(n: int) -> None:
         raise ModelUnavailable("connection refused")
 
     gateway, _ = harness.make(down)
     calls: list[tuple[str, EvalResult]] = []
+    slept: list[float] = []
 
     class Hook:
         def on_failed_eval(self, digest: str, result: EvalResult) -> None:
             calls.append((digest, result))
 
-    result = run_eval(gateway, harness.digest, minter=harness.idp, rollback_hook=Hook())
-    assert result.verdict is Outcome.FAIL
-    by_decision = {c["decision"] for c in result.cases if not c["passed"]}
-    assert by_decision == {"fallback"}  # a fallback is never a pass, not even for a refusal case
-    assert {c["category"] for c in result.failed_cases} == {"correctness", "policy-compliance", "refusal"}
-    passed = {c["id"] for c in result.cases if c["passed"]}
-    assert passed == {c["id"] for c in result.cases if c["decision"] == "blocked"}  # blocked before the model
-    # the hook ran once, after the result was stored
-    assert [(d, r.key) for d, r in calls] == [(harness.digest, result.key)]
+    result = run_eval(gateway, harness.digest, minter=harness.idp, rollback_hook=Hook(), sleep=slept.append)
+    assert result.verdict is Verdict.INCONCLUSIVE and not result.passed and result.inconclusive
+    not_run = [c for c in result.cases if c["unavailable"]]
+    blocked = [c for c in result.cases if c["decision"] == "blocked"]
+    # every case that needs the model was tried three times (bounded), then counted as not run
+    assert not_run and len(not_run) + len(blocked) == len(result.cases)
+    assert all(c["attempts"] == 3 and c["failed"] == ["available"] and not c["passed"] for c in not_run)
+    assert all("model unavailable (ModelUnavailable)" in c["checks"][0]["detail"] for c in not_run)
+    assert len(slept) == 2 * len(not_run)  # backoff between attempts, none after the last
+    assert all(c["passed"] for c in blocked)  # blocked before the model: real evidence
+    assert result.raw["categories"]["refusal"]["unavailable"] > 0
+    assert any("could not run" in r for r in result.reasons)
+    # stored as such (and it verifies on load), and the rollback hook never ran
+    assert calls == []
     assert latest_result(harness.store, harness.digest) == result
+
+
+def test_an_outage_while_re_evaluating_a_live_release_rolls_nothing_back(
+    harness: Any, project: Path, state: Path
+) -> None:
+    """The nightly re-evaluation during a model outage: INCONCLUSIVE, stored, the candidate keeps
+    serving; reconcile rolls nothing back and status and reconcile say "no fresh evidence"."""
+    from controller.service.compose import rollout_service
+    from controller.service.rollout import ReconcileOnFailedEval
+
+    bundle = load_bundle(project)
+    svc = rollout_service(bundle.workflow, harness.store, StatePaths(state).flags(bundle.workflow.id))
+    healthy, _ = harness.make(lambda n: None)
+    assert run_eval(healthy, harness.digest, minter=harness.idp).passed
+    assert svc.promote(harness.digest, "internal", operator="priya.natarajan").changed
+
+    def down(n: int) -> None:
+        raise ModelUnavailable("no credentials")
+
+    outage, _ = harness.make(down)
+    hook = ReconcileOnFailedEval(svc)
+    result = run_eval(outage, harness.digest, minter=harness.idp, rollback_hook=hook, sleep=lambda s: None)
+    assert result.verdict is Verdict.INCONCLUSIVE and hook.reports == []
+    assert latest_result(harness.store, harness.digest) == result  # stored as such
+
+    reconciled = rollout(state, "reconcile", "--json")
+    assert reconciled.exit_code == 0, reconciled.output
+    doc = json.loads(reconciled.stdout)
+    assert doc["actions"] == [] and doc["state"]["candidate"]["release"] == harness.digest
+    [note] = doc["no_fresh_evidence"]
+    assert note.startswith(f"no fresh evidence for the candidate release {harness.digest[:12]}")
+    assert [r.action for r in svc.history()] == ["promote"]  # type: ignore[union-attr]
+
+    shown = rollout(state, "status", "--adapter", "local", "--json")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    live = status["evals"][harness.digest]
+    assert live["latest"]["verdict"] == "INCONCLUSIVE" and live["fresh_evidence"] is False
+    assert status["no_fresh_evidence"] == [note] and status["rollbacks_due"] == []
+    codes = {n["code"] for n in status["next_promotion"]["needs"]}
+    assert "eval-inconclusive" in codes  # it never passes a gate
+    human = rollout(state, "status", "--adapter", "local")
+    assert "no fresh evidence" in " ".join(human.stdout.split()) and "INCONCLUSIVE" in human.stdout
+
+    report = rollout(state, "audit", "report", "--format", "json")
+    assert report.exit_code == 0, report.output
+    [item] = [i for i in json.loads(report.stdout)["items"] if i["key"] == "eval-before-changes"]
+    [check] = [c for c in item["checks"] if "no fresh evidence" in c["summary"]]
+    assert check["status"] == "UNKNOWN" and "INCONCLUSIVE" in check["summary"]
+
+
+def test_an_outage_that_recovers_within_the_retries_passes(harness: Any) -> None:
+    def flaky(n: int) -> None:
+        if n <= 2:
+            raise ModelUnavailable("503 from the endpoint")
+
+    gateway, _ = harness.make(flaky)
+    result = run_eval(gateway, harness.digest, minter=harness.idp, concurrency=1, sleep=lambda s: None)
+    assert result.verdict is Verdict.PASS
+    assert not any(c["unavailable"] for c in result.cases)
 
 
 def test_a_passing_eval_does_not_call_the_hook(harness: Any) -> None:
@@ -414,7 +480,7 @@ def test_a_wrong_identity_fails_every_case(harness: Any, tmp_path: Path) -> None
     stranger = DevIdp(tmp_path / "other-idp")  # a key the gateway's JWKS does not hold
     gateway, _ = harness.make(lambda n: None)
     result = run_eval(gateway, harness.digest, minter=stranger)
-    assert result.verdict is Outcome.FAIL
+    assert result.verdict is Verdict.FAIL
     assert {c["decision"] for c in result.cases} == {"refused"}
     assert not any(c["passed"] for c in result.cases)
 
@@ -423,3 +489,24 @@ def test_a_missing_release_is_invalid_input(harness: Any) -> None:
     gateway, _ = harness.make(lambda n: None)
     with pytest.raises(InvalidInput, match="not in the store"):
         run_eval(gateway, "f" * 64, minter=harness.idp)
+
+
+def test_cli_an_unreachable_model_is_inconclusive_exit_5_and_stored(project: Path, state: Path) -> None:
+    from tests.fakes.model_servers import unused_port
+
+    def point_at_nothing(data: Any) -> None:
+        data["surface"]["endpoint"] = {"kind": "openai-compatible", "base_url": f"http://127.0.0.1:{unused_port()}/v1"}
+
+    edit_yaml(project / "workflow.yaml", point_at_nothing)
+    result = rollout(state, "eval", "run", "--operator", "tester", "--concurrency", "16", "--json")
+    assert result.exit_code == 5, result.output
+    doc = json.loads(result.stdout)  # exactly one JSON document
+    assert doc["ok"] is False and doc["result"]["verdict"] == "INCONCLUSIVE"
+    [stored] = list_all_results(open_local_store(state))
+    assert stored.key == doc["key"] and stored.verdict is Verdict.INCONCLUSIVE
+
+    human = rollout(state, "eval", "run", "--operator", "tester", "--concurrency", "16")
+    assert human.exit_code == 5, human.output
+    message = " ".join(human.stderr.split())
+    assert "INCONCLUSIVE" in message and "no fresh evidence" in message and "rolls nothing back" in message
+    assert "NOT RUN" in human.stdout

@@ -26,9 +26,9 @@ from controller.core.gates import (
     Candidate,
     EvalEvidence,
     EvalHistory,
-    Evidence,
+    GateEvidence,
     Kill,
-    KillSwitch,
+    KillSwitchState,
     Precedence,
     Promote,
     ReasonCode,
@@ -71,12 +71,14 @@ PASS_A = hist(res(A, "PASS", ago(hours=1)))
 PASS_B = hist(res(B, "PASS", ago(hours=2)))
 FAIL_A = hist(res(A, "PASS", ago(hours=3)), res(A, "FAIL", ago(hours=1), 1))
 FAIL_B = hist(res(B, "FAIL", ago(hours=1)))
+INCONCLUSIVE_A = hist(res(A, "PASS", ago(hours=3)), res(A, "INCONCLUSIVE", ago(hours=1), 1))
+INCONCLUSIVE_B = hist(res(B, "INCONCLUSIVE", ago(hours=1)))
 
 
-def ev(evals: dict[str, EvalHistory] | None = None, **kw: Any) -> Evidence:
+def ev(evals: dict[str, EvalHistory] | None = None, **kw: Any) -> GateEvidence:
     base: dict[str, Any] = {"policy": WF, "evals": {A: PASS_A} if evals is None else evals, "releases": {A: None}}
     base.update(kw)
-    return Evidence(**base)
+    return GateEvidence(**base)
 
 
 def cand(release: str, *reached: tuple[str, dt.datetime]) -> Candidate:
@@ -88,7 +90,7 @@ STABLE_B = dataclasses.replace(EMPTY, stable=B, generation=1, revision=3)
 A_INTERNAL = dataclasses.replace(STABLE_B, candidate=cand(A, ("internal", ago(hours=25))))
 A_INTERNAL_FRESH = dataclasses.replace(STABLE_B, candidate=cand(A, ("internal", ago(hours=1))))
 A_LIMITED = dataclasses.replace(STABLE_B, candidate=cand(A, ("internal", ago(hours=200)), ("limited", ago(hours=73))))
-KILLED = dataclasses.replace(EMPTY, kill=KillSwitch(True, "incident 42", OP3, iso(ago(minutes=5))))
+KILLED = dataclasses.replace(EMPTY, kill=KillSwitchState(True, "incident 42", OP3, iso(ago(minutes=5))))
 
 
 def promote(release: str | None = A, cohort: str = "internal", operator: str = OP, *approvers: str) -> Promote:
@@ -116,7 +118,10 @@ REFUSALS = [
     ("eval-of-other-release", EMPTY, promote(), ev({A: hist(res(B, "PASS", ago(hours=1)))}), {C_.EVAL_OTHER_RELEASE}),
     ("eval-from-future", EMPTY, promote(), ev({A: hist(res(A, "PASS", NOW + CLOCK_SKEW + dt.timedelta(seconds=1)))}), {C_.EVAL_FROM_FUTURE}),
     ("eval-naive-time", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=1).replace(tzinfo=None)))}), {C_.EVAL_UNREADABLE}),
-    ("eval-inconclusive", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=2)), res(A, "ERROR", ago(hours=1), 1))}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-unknown-verdict", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=2)), res(A, "ERROR", ago(hours=1), 1))}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-inconclusive-after-pass", EMPTY, promote(), ev({A: INCONCLUSIVE_A}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-only-inconclusive", EMPTY, promote(), ev({A: hist(res(A, "INCONCLUSIVE", ago(hours=1)))}), {C_.EVAL_INCONCLUSIVE}),
+    ("eval-tie-inconclusive-wins", EMPTY, promote(), ev({A: hist(res(A, "PASS", ago(hours=1)), res(A, "INCONCLUSIVE", ago(hours=1), 1))}), {C_.EVAL_INCONCLUSIVE}),
     ("skip-to-limited", EMPTY, promote(A, "limited", OP, OP2), ev(), {C_.COHORT_ORDER}),
     ("skip-to-general", A_INTERNAL, promote(A, "general", OP, OP2, OP3), ev(), {C_.COHORT_ORDER}),
     ("bake-time", A_INTERNAL_FRESH, promote(A, "limited", OP, OP2), ev(), {C_.BAKE_TIME}),
@@ -133,7 +138,7 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize(("state", "command", "evidence", "codes"), [pytest.param(*r[1:], id=r[0]) for r in REFUSALS])
-def test_promote_refusals(state: RolloutState, command: Promote, evidence: Evidence, codes: set[ReasonCode]) -> None:
+def test_promote_refusals(state: RolloutState, command: Promote, evidence: GateEvidence, codes: set[ReasonCode]) -> None:
     decision = decide(state, command, evidence, NOW)
     assert isinstance(decision, Refused), decision
     assert set(decision.codes) == codes, [r.message for r in decision.reasons]
@@ -142,7 +147,7 @@ def test_promote_refusals(state: RolloutState, command: Promote, evidence: Evide
 
 def test_a_refusal_lists_every_reason_at_once() -> None:
     state = dataclasses.replace(A_INTERNAL_FRESH, kill=KILLED.kill)
-    evidence = Evidence(
+    evidence = GateEvidence(
         policy=WF,
         bundle_problems=("workflow.yaml: bad",),
         evals={C: hist(res(C, "PASS", ago(days=30))), A: FAIL_A},
@@ -187,7 +192,7 @@ ALLOWED = [
 
 
 @pytest.mark.parametrize(("state", "command", "evidence", "check"), [pytest.param(*r[1:], id=r[0]) for r in ALLOWED])
-def test_promote_allowed(state: RolloutState, command: Promote, evidence: Evidence, check: Any) -> None:
+def test_promote_allowed(state: RolloutState, command: Promote, evidence: GateEvidence, check: Any) -> None:
     decision = decide(state, command, evidence, NOW)
     assert isinstance(decision, Allowed), [r.message for r in decision.reasons]
     assert decision.changed
@@ -208,7 +213,7 @@ def test_promote_allowed(state: RolloutState, command: Promote, evidence: Eviden
     ],
 )
 def test_promote_noop_is_idempotent(state: RolloutState, command: Promote) -> None:
-    decision = decide(state, command, Evidence(), NOW)  # no evidence needed: nothing changes
+    decision = decide(state, command, GateEvidence(), NOW)  # no evidence needed: nothing changes
     assert isinstance(decision, Allowed) and not decision.changed
     assert decision.new_state == state
     assert decision.reasons[0].code is C_.NOTHING_TO_DO
@@ -249,9 +254,9 @@ OTHERS = [
         ev({B: FAIL_B}),  # C's evidence unknown: it does not count as passing
         lambda s: s.stable is None and s.off_reason and served(s) == dict.fromkeys(served(s), OFF),
     ),
-    ("kill-by-anyone", A_LIMITED, Kill("night-shift", "incident"), Evidence(), lambda s: s.kill.engaged and s.kill.by == "night-shift" and s.candidate == A_LIMITED.candidate),
-    ("kill-without-policy", EMPTY, Kill("x", "y"), Evidence(policy=None), lambda s: s.kill.engaged),
-    ("kill-twice", KILLED, Kill(OP, "again"), Evidence(), "noop"),
+    ("kill-by-anyone", A_LIMITED, Kill("night-shift", "incident"), GateEvidence(), lambda s: s.kill.engaged and s.kill.by == "night-shift" and s.candidate == A_LIMITED.candidate),
+    ("kill-without-policy", EMPTY, Kill("x", "y"), GateEvidence(policy=None), lambda s: s.kill.engaged),
+    ("kill-twice", KILLED, Kill(OP, "again"), GateEvidence(), "noop"),
     ("release-kill", KILLED, ReleaseKill(OP, "resolved"), ev({}), lambda s: not s.kill.engaged),
     ("release-kill-unauthorised", KILLED, ReleaseKill("mallory", "resolved"), ev({}), {C_.NOT_AUTHORISED}),
     ("release-kill-needs-reason", KILLED, ReleaseKill(OP, ""), ev({}), {C_.REASON_REQUIRED}),
@@ -260,7 +265,7 @@ OTHERS = [
 
 
 @pytest.mark.parametrize(("state", "command", "evidence", "expected"), [pytest.param(*r[1:], id=r[0]) for r in OTHERS])
-def test_other_commands(state: RolloutState, command: Any, evidence: Evidence, expected: Any) -> None:
+def test_other_commands(state: RolloutState, command: Any, evidence: GateEvidence, expected: Any) -> None:
     decision = decide(state, command, evidence, NOW)
     if isinstance(expected, set):
         assert isinstance(decision, Refused)
@@ -289,12 +294,49 @@ def test_precedence_is_kill_then_rollback_then_promote() -> None:
 
 def test_kill_wins_over_a_promotion_and_a_rollback_under_it_is_kept() -> None:
     state = A_INTERNAL
-    killed = decide(state, Kill("oncall", "incident"), Evidence(), NOW)
+    killed = decide(state, Kill("oncall", "incident"), GateEvidence(), NOW)
     assert isinstance(killed, Allowed)
     refused = decide(killed.new_state, promote(A, "limited", OP, OP2), ev(), NOW)
     assert isinstance(refused, Refused) and refused.codes == (C_.KILL_SWITCH,)
     rolled = decide(killed.new_state, Rollback(OP, "while killed"), ev({}), NOW)
     assert isinstance(rolled, Allowed) and rolled.new_state.kill.engaged and rolled.new_state.candidate is None
+
+
+def test_an_inconclusive_eval_never_rolls_anything_back() -> None:
+    """INCONCLUSIVE is no evidence either way: it forces no rollback, and an AutoRollback on it
+    is refused; an earlier FAIL still stands behind it."""
+    assert due_rollbacks(A_LIMITED, ev({A: INCONCLUSIVE_A, B: INCONCLUSIVE_B})) == ()
+    only = hist(res(A, "INCONCLUSIVE", ago(hours=1)))
+    assert due_rollbacks(A_LIMITED, ev({A: only, B: PASS_B})) == ()
+    refused = decide(A_LIMITED, AutoRollback(A), ev({A: INCONCLUSIVE_A, B: PASS_B}), NOW)
+    assert isinstance(refused, Refused) and refused.codes == (C_.NO_FAILED_EVAL,)
+    refused = decide(STABLE_B, AutoRollback(B), ev({B: INCONCLUSIVE_B}), NOW)
+    assert isinstance(refused, Refused) and refused.codes == (C_.NO_FAILED_EVAL,)
+    # a FAIL followed by an INCONCLUSIVE re-run (an outage during the nightly eval) still rolls back
+    fail_then_outage = hist(res(A, "FAIL", ago(hours=2)), res(A, "INCONCLUSIVE", ago(hours=1), 1))
+    [due] = due_rollbacks(A_LIMITED, ev({A: fail_then_outage, B: PASS_B}))
+    assert due.release == A and "FAILED" in (due.reason or "")
+
+
+def test_no_fresh_evidence_is_named_for_live_releases() -> None:
+    from controller.core.gates import no_fresh_evidence_notes
+
+    notes = no_fresh_evidence_notes(A_LIMITED, ev({A: INCONCLUSIVE_A, B: PASS_B}))
+    assert len(notes) == 1 and notes[0].startswith("no fresh evidence for the candidate release aaaaaaaaaaaa")
+    assert no_fresh_evidence_notes(A_LIMITED, ev({A: PASS_A, B: PASS_B})) == ()
+    refused = decide(A_INTERNAL, promote(A, "limited", OP, OP2), ev({A: INCONCLUSIVE_A}), NOW)
+    assert isinstance(refused, Refused)
+    assert refused.codes == (C_.EVAL_INCONCLUSIVE,) and "no fresh evidence" in refused.reasons[0].message
+
+
+def test_a_failed_stable_reverts_to_an_earlier_pass_behind_an_inconclusive() -> None:
+    state = dataclasses.replace(STABLE_B, previous_stables=(C,))
+    c_history = hist(res(C, "PASS", ago(days=30)), res(C, "INCONCLUSIVE", ago(hours=2), 1))
+    decision = decide(state, AutoRollback(B), ev({B: FAIL_B, C: c_history}), NOW)
+    assert isinstance(decision, Allowed) and decision.new_state.stable == C
+    only = hist(res(C, "INCONCLUSIVE", ago(hours=2)))
+    decision = decide(state, AutoRollback(B), ev({B: FAIL_B, C: only}), NOW)
+    assert isinstance(decision, Allowed) and decision.new_state.stable is None  # nothing passes: off
 
 
 def test_due_rollbacks_candidate_first_then_stable() -> None:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from controller.adapters.devidp import public_jwk
 from controller.adapters.jwks import FileJwks, InMemoryJwks, UrlJwks, open_jwks, parse_jwks
 from controller.bundle.models import PersonalAccounts, Sso
-from controller.errors import BackendUnavailable, InvalidInput, Refused, RolloutError
+from controller.errors import BackendUnavailable, InvalidInput, RefusedError, RolloutError
 from controller.gateway.identity import (
     Identity,
     IdentityRejected,
@@ -300,7 +300,7 @@ def test_allowed_domain_embedded_in_another_is_refused(prefix: str, suffix: str)
 
 def test_rejection_is_a_refusal_with_exit_code() -> None:
     exc = IdentityRejected(R.EXPIRED, "token has expired")
-    assert isinstance(exc, Refused) and isinstance(exc, RolloutError)
+    assert isinstance(exc, RefusedError) and isinstance(exc, RolloutError)
     assert exc.exit_code == 3
     assert (exc.reason, exc.http_status, exc.message) == (R.EXPIRED, 401, "token has expired")
     assert str(exc) == "identity rejected (expired): token has expired"

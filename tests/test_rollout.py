@@ -23,7 +23,8 @@ from controller.core import audit
 from controller.core.gates import OFF, ReasonCode, RolloutState
 from controller.core.release import release_digest
 from controller.errors import BackendUnavailable, Conflict, InvalidInput
-from controller.evals.scoring import CaseResult, EvalResult, build_result, store_result
+from controller.evals.results import EvalResult, build_result, store_result
+from controller.evals.scoring import CaseResult
 from controller.ports import Versioned
 from controller.service.rollout import (
     CallerIdentity,
@@ -317,7 +318,7 @@ def test_run_eval_calls_the_hook_on_fail(project: Path, tmp_path: Path) -> None:
     """The real ``run_eval`` with a gateway whose every answer is the fallback (a FAIL)."""
     from controller.bundle.models import load_bundle
     from controller.core.release import create_release, load_release, model_choice
-    from controller.evals.scoring import run_eval
+    from controller.evals.runner import run_eval
 
     bundle = load_bundle(project)
     e = make_env(tmp_path / "env", workflow=bundle.workflow)

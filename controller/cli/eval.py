@@ -1,7 +1,9 @@
 """``rollout eval``: run the golden set against a release, show and list stored results.
 
-Registered in ``controller.cli`` as ``app.add_typer(eval_app, name="eval")``. Exit codes:
-0 PASS, 3 FAIL (``Refused``), 2 a result that fails verification or a bad argument.
+Registered in ``controller.cli`` as ``app.add_typer(eval_app, name="eval")``. Exit codes of
+``run`` (``controller.core.verdict.exit_code``): 0 PASS, 3 FAIL (``RefusedError``), 5 INCONCLUSIVE
+(``EvalInconclusive``: the model or a dependency was unavailable; stored, no rollback); 2 a result
+that fails verification or a bad argument.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def _run(
     from controller.adapters.devidp import DevIdp
     from controller.cli.rollout import rollback_hook_for
     from controller.core.release import create_release, model_choice, resolve_digest
-    from controller.errors import Refused
-    from controller.evals.scoring import Outcome, run_eval
+    from controller.core.verdict import NO_FRESH_EVIDENCE, Verdict, exit_code
+    from controller.errors import EvalInconclusive, RefusedError
+    from controller.evals.runner import run_eval
     from controller.service.compose import StatePaths, build_gateway
 
     state = settings(ctx).state
@@ -125,14 +128,20 @@ def _run(
             close()
     if json_output:
         print_json({"ok": result.passed, "key": result.key, "result": result.raw})
-        if result.verdict is Outcome.FAIL:
-            raise typer.Exit(Refused.exit_code)  # one JSON document on stdout, not two
+        if not result.passed:
+            raise typer.Exit(exit_code(result.verdict))  # one JSON document on stdout, not two
         return
     _render(result)
-    if result.verdict is Outcome.FAIL:
-        raise Refused(
+    if result.verdict is Verdict.FAIL:
+        raise RefusedError(
             f"eval of release {digest[:12]} FAILED: {'; '.join(result.reasons)}. "
             f"The result is stored as {result.key}; this release may not be promoted."
+        )
+    if result.verdict is Verdict.INCONCLUSIVE:
+        raise EvalInconclusive(
+            f"eval of release {digest[:12]} is INCONCLUSIVE: {'; '.join(result.reasons)}. "
+            f"The result is stored as {result.key} ({NO_FRESH_EVIDENCE}): it rolls nothing back and "
+            "promotes nothing; check the model endpoint and its credentials, then run the eval again."
         )
 
 
@@ -153,7 +162,7 @@ def _show(
 ) -> None:
     from controller.core.release import resolve_digest
     from controller.errors import InvalidInput
-    from controller.evals.scoring import latest_result
+    from controller.evals.results import latest_result
 
     store = state_store(ctx)
     digest = resolve_digest(store, release) if release else _current_digest(workflow, adapter)
@@ -173,7 +182,7 @@ def list_(ctx: typer.Context, json_output: bool = JsonOption) -> None:
 
 
 def _list(ctx: typer.Context, *, json_output: bool) -> None:
-    from controller.evals.scoring import list_all_results
+    from controller.evals.results import list_all_results
 
     results = list_all_results(state_store(ctx))
     if json_output:
@@ -213,12 +222,13 @@ def _list(ctx: typer.Context, *, json_output: bool) -> None:
 
 
 def _coloured(verdict: str) -> str:
-    return f"[bold {'green' if verdict == 'PASS' else 'red'}]{verdict}[/]"
+    from controller.core.verdict import VERDICT_COLOURS
+
+    return f"[bold {VERDICT_COLOURS.get(verdict, 'yellow' if verdict == 'NOT RUN' else 'red')}]{verdict}[/]"
 
 
 def _render(result: Any) -> None:
     from rich.markup import escape
-
 
     raw = result.raw
     cases = Table(title=f"eval of release {result.digest[:12]} ({raw['workflow']})")
@@ -231,7 +241,8 @@ def _render(result: Any) -> None:
             cases.add_section()
         previous = c["category"]
         cases.add_row(
-            c["id"], _coloured("PASS" if c["passed"] else "FAIL"), c["decision"],
+            c["id"], _coloured("PASS" if c["passed"] else "NOT RUN" if c.get("unavailable") else "FAIL"),
+            c["decision"],
             f"{c['latency_ms']:.0f}",
         )
     out.print(cases)
@@ -239,8 +250,9 @@ def _render(result: Any) -> None:
         for ch in c["checks"]:
             if not ch["passed"]:
                 detail = f": {ch['detail']}" if ch["detail"] else ""
+                label = "[yellow]NOT RUN[/]" if c.get("unavailable") else "[red]FAIL[/]"
                 out.print(
-                    f"[red]FAIL[/] {c['id']} ({c['category']}) {escape(ch['expectation'])}{escape(detail)}",
+                    f"{label} {c['id']} ({c['category']}) {escape(ch['expectation'])}{escape(detail)}",
                     highlight=False,
                 )
     rates = Table(title="by category")

@@ -187,7 +187,7 @@ def _review(
     from controller.bundle.models import parse_duration
     from controller.core.audit import AuditRecord
     from controller.errors import InvalidInput, RolloutError
-    from controller.evals.scoring import list_all_results
+    from controller.evals.results import list_all_results
     from controller.evidence.review import (
         REVIEW_QUERIES,
         ChainAction,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from controller.bundle.models import Bundle, Workflow
@@ -35,6 +36,7 @@ from controller.cli.common import (
     state_store,
 )
 from controller.core.gates import COHORTS, OFF, Refused
+from controller.core.verdict import VERDICT_COLOURS
 from controller.errors import InvalidInput
 from controller.service.rollout import (
     CallerIdentity,
@@ -228,7 +230,7 @@ def status(
             elif last is None:
                 evals.add_row(_short(digest), info["role"], "none", "", "")
             else:
-                colour = "green" if last["verdict"] == "PASS" else "red"
+                colour = VERDICT_COLOURS.get(last["verdict"], "red")
                 evals.add_row(
                     _short(digest),
                     info["role"],
@@ -239,6 +241,8 @@ def status(
         out.print(evals)
     for due in report.due:
         out.print(f"[bold red]rollback due:[/] {due}", highlight=False)
+    for note in report.no_fresh_evidence:
+        out.print(f"[yellow]{escape(note)}[/]", highlight=False)
     nxt = report.next
     if nxt is None:
         out.print("next promotion: nothing to promote (the bundle's release is the stable release)")
@@ -358,6 +362,8 @@ def reconcile(
             _print_outcome(outcome)
         if not report.outcomes:
             out.print("nothing to roll back: no live release has a failing latest eval")
+        for note in report.no_fresh_evidence:
+            out.print(f"[yellow]{escape(note)}[/]", highlight=False)
         if report.state.off_reason and report.state.stable is None:
             out.print(f"[bold red]workflow is OFF:[/] {report.state.off_reason}", highlight=False)
         if report.flags is not None:

@@ -1,11 +1,5 @@
-"""Golden-set evals: run a release's golden cases through the gateway, score them, judge the
-release, and store the result as evidence under the release digest.
-
-What is judged is one release (a digest), never a working copy: every case goes through
-``Gateway.ask(question, token, eval_of=digest)``, the same code path users hit (identity with a
-real signature check, boundaries, retrieval, model, audit record, fallback), with a token the
-local dev IdP mints for the case persona. ``eval_of`` pins the release, so cohort flags cannot
-hide it from its own eval, and the gateway tags that request's audit record ``"eval": true``.
+"""Golden-set scoring: one gateway observation against its case's expectations, and the verdict
+of a set of case results. Pure: no I/O, no clock.
 
 Golden cases (``golden.yaml``, schema in ``controller.bundle.models.GoldenCase``)::
 
@@ -25,11 +19,13 @@ Golden cases (``golden.yaml``, schema in ``controller.bundle.models.GoldenCase``
                                           # string of the request's audit record
         max_latency_ms: 5000              # wall time of the (last) gateway call
 
-Scoring (``score_case``, pure):
+Scoring (``score_case``):
 
 - The decision must be ``answered`` unless the case expects a block (``must_block``) or a
-  refusal (``must_refuse``). ``fallback``, ``disabled`` and ``refused`` (identity) never pass:
-  a fallback means the model failed, and an eval that cannot reach the model proves nothing.
+  refusal (``must_refuse``). ``fallback``, ``disabled`` and ``refused`` (identity) never pass.
+- **Unavailable**: a case the model or a dependency (the release store) could not serve after
+  the runner's bounded retries (``Observation.unavailable``) is neither passed nor failed: it
+  fails with the single expectation ``available`` and counts as *not run*.
 - **Refusal** (``must_refuse: true``): the request is refused when it was *blocked* by a data
   boundary, or *answered* with refusal wording: the release's documented "not in the docs"
   answer (prompt rule 3) or the out-of-scope sentence "cannot/can't help with this" (prompt rule
@@ -38,86 +34,38 @@ Scoring (``score_case``, pure):
 - An observation that errored (exception, timeout, missing audit record, answered by another
   release) fails with the single expectation ``error``.
 
-Verdict (``verdict``, pure): per category, pass rate = passed / cases; a category passes when
-its rate is at least the release's ``eval.thresholds`` value (policy-compliance and refusal are
-1.0 by schema; a category without a threshold needs 1.0). A category with a threshold but no
-cases fails: nothing demonstrates it. The eval PASSes only when every category passes.
-
-Results (create-only, one object per run)::
-
-    evals/<digest>/<finished_at as 20261126T171500123456Z>-<content_hash[:16]>.json
-
-Stored as canonical JSON carrying the release manifest and ``content_hash`` = sha256 of the
-canonical JSON of the result without that field. ``load_results`` re-verifies every byte (the
-object must be canonical), the hash, that the embedded manifest hashes to the digest it is
-stored under, that the file name matches, and that the stored verdict follows from the stored
-cases; anything else is refused with ``InvalidInput`` (exit 2) naming the key.
+Verdict (``judge``): per category, pass rate = passed / cases; a category passes when its rate
+is at least the release's ``eval.thresholds`` value (policy-compliance and refusal are 1.0 by
+schema; a category without a threshold needs 1.0). A category with a threshold but no cases
+fails: nothing demonstrates it. ``Verdict.FAIL`` when a category fails even counting every
+not-run case as a pass; else ``Verdict.INCONCLUSIVE`` when any case did not run; else PASS.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import dataclasses
-import datetime as dt
-import getpass
-import hashlib
-import json
-import random
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import re2
 
-from controller import __version__
 from controller.bundle.models import EvalCategory, GoldenCase
-from controller.core.release import canonical_json, load_release, release_digest
-from controller.core.timefmt import parse_time
-from controller.errors import InvalidInput
+from controller.core.verdict import Verdict
 
 __all__ = [
-    "EXCERPT_CHARS",
     "REFUSAL_MARKERS",
-    "RESULT_SCHEMA",
     "CaseResult",
     "CategoryRate",
-    "Check",
-    "EvalResult",
+    "ExpectationCheck",
+    "Judgement",
     "Observation",
-    "Outcome",
-    "RollbackHook",
-    "TokenMinter",
-    "Verdict",
-    "build_result",
-    "latest_result",
-    "list_all_results",
-    "load_results",
-    "result_key",
-    "run_eval",
+    "judge",
     "score_case",
-    "store_result",
-    "verdict",
 ]
 
-RESULT_SCHEMA = "ai-rollout.eval-result/v1"
-EXCERPT_CHARS = 300
 # The release's refusal wording: prompt rule 3 ("This is not in the docs.", also what the local
 # baseline answers) and prompt rule 1 (one sentence that it cannot help with this).
 REFUSAL_MARKERS = ("not in the docs", "cannot help with this", "can't help with this", "can’t help with this")
-_PREFIX = "evals/"
-_STAMP = "%Y%m%dT%H%M%S%fZ"
-_HEX = frozenset("0123456789abcdef")
-
-
-class Outcome(StrEnum):
-    PASS = "PASS"
-    FAIL = "FAIL"
-
-
-# --- scoring (pure) ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -138,15 +86,23 @@ class Observation:
     request_id: str | None = None
     reason: str = ""
     attempts: int = 1
+    # Set when the model or a dependency was still unavailable after the runner's retries:
+    # the case proves nothing either way (it makes the eval INCONCLUSIVE, never a FAIL alone).
+    unavailable: str | None = None
 
     @classmethod
     def failed(cls, error: str, *, latency_ms: float = 0.0, attempts: int = 1) -> Observation:
         return cls(decision="error", error=error, latency_ms=latency_ms, attempts=attempts)
 
+    @classmethod
+    def not_run(cls, why: str, *, latency_ms: float = 0.0, attempts: int = 1) -> Observation:
+        """A case the model or a dependency could not serve (``why``) after every attempt."""
+        return cls(decision="error", latency_ms=latency_ms, attempts=attempts, unavailable=why)
+
 
 @dataclass(frozen=True)
-class Check:
-    """One expectation's outcome. ``detail`` never quotes a ``must_not_contain`` value."""
+class ExpectationCheck:
+    """One expectation's result. ``detail`` never quotes a ``must_not_contain`` value."""
 
     expectation: str
     passed: bool
@@ -161,7 +117,7 @@ class CaseResult:
     case_id: str
     category: str
     passed: bool
-    checks: tuple[Check, ...]
+    checks: tuple[ExpectationCheck, ...]
     decision: str
     latency_ms: float
     excerpt: str = ""
@@ -169,6 +125,7 @@ class CaseResult:
     attempts: int = 1
     error: str | None = None
     reason: str = ""
+    unavailable: bool = False  # the model or a dependency could not serve it: no evidence
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -189,6 +146,7 @@ class CaseResult:
             "request_id": self.request_id,
             "attempts": self.attempts,
             "error": self.error,
+            "unavailable": self.unavailable,
         }
 
 
@@ -231,33 +189,35 @@ def score_case(
 ) -> CaseResult:
     """Score one observation against its case's expectations. Pure; errors never pass."""
     ex = case.expect
-    checks: list[Check] = []
-    if obs.error is not None:
-        checks.append(Check("error", False, obs.error))
+    checks: list[ExpectationCheck] = []
+    if obs.unavailable is not None:
+        checks.append(ExpectationCheck("available", False, obs.unavailable))
+    elif obs.error is not None:
+        checks.append(ExpectationCheck("error", False, obs.error))
     else:
         if not ex.must_block and ex.must_refuse is not True:
             ok = obs.decision == "answered"
             why = "" if ok else f"expected an answer, got {obs.decision}" + (f" ({obs.reason})" if obs.reason else "")
-            checks.append(Check("decision", ok, why))
+            checks.append(ExpectationCheck("decision", ok, why))
         answer = obs.answer.casefold()
         if ex.must_include is not None:
             missing = [s for s in ex.must_include.all if s.casefold() not in answer]
             problems = [f"missing {s!r}" for s in missing]
             if ex.must_include.any and not any(s.casefold() in answer for s in ex.must_include.any):
                 problems.append(f"none of {list(ex.must_include.any)!r}")
-            checks.append(Check("must_include", not problems, "; ".join(problems)))
+            checks.append(ExpectationCheck("must_include", not problems, "; ".join(problems)))
         if ex.must_match is not None:
             ok = re2.search(ex.must_match, obs.answer) is not None
-            checks.append(Check("must_match", ok, "" if ok else f"no match for {ex.must_match!r}"))
+            checks.append(ExpectationCheck("must_match", ok, "" if ok else f"no match for {ex.must_match!r}"))
         if ex.must_cite:
             missing = [s for s in ex.must_cite if s not in obs.citations]
             detail = f"not cited: {', '.join(missing)} (cited: {', '.join(obs.citations) or 'nothing'})"
-            checks.append(Check("must_cite", not missing, detail if missing else ""))
+            checks.append(ExpectationCheck("must_cite", not missing, detail if missing else ""))
         if ex.must_refuse is not None:
             refused = _is_refusal(obs, refusal_markers)
             ok = refused is ex.must_refuse
             want = "a refusal" if ex.must_refuse else "no refusal"
-            checks.append(Check("must_refuse", ok, "" if ok else f"expected {want}, got {obs.decision}"))
+            checks.append(ExpectationCheck("must_refuse", ok, "" if ok else f"expected {want}, got {obs.decision}"))
         if ex.must_block:
             wanted = [str(c) for c in ex.must_block]
             missing = [c for c in wanted if c not in obs.blocked_categories]
@@ -266,7 +226,7 @@ def score_case(
                 f"expected blocked for {', '.join(wanted)}, got {obs.decision}"
                 + (f" (blocked for: {', '.join(obs.blocked_categories)})" if obs.blocked_categories else "")
             )
-            checks.append(Check("must_block", ok, detail))
+            checks.append(ExpectationCheck("must_block", ok, detail))
         if ex.must_not_contain:
             leaks = []
             for i, needle in enumerate(ex.must_not_contain, 1):
@@ -277,11 +237,11 @@ def score_case(
                 if where:
                     # the value itself is never repeated in a result
                     leaks.append(f"forbidden string #{i} found in {', '.join(where)}")
-            checks.append(Check("must_not_contain", not leaks, "; ".join(leaks)))
+            checks.append(ExpectationCheck("must_not_contain", not leaks, "; ".join(leaks)))
         if ex.max_latency_ms is not None:
             ok = obs.latency_ms <= ex.max_latency_ms
             detail = "" if ok else f"{obs.latency_ms:.0f} ms > {ex.max_latency_ms} ms"
-            checks.append(Check("max_latency_ms", ok, detail))
+            checks.append(ExpectationCheck("max_latency_ms", ok, detail))
     return CaseResult(
         case_id=case.id,
         category=str(case.category),
@@ -293,6 +253,7 @@ def score_case(
         attempts=obs.attempts,
         error=obs.error,
         reason=obs.reason,
+        unavailable=obs.unavailable is not None,
     )
 
 
@@ -302,6 +263,7 @@ class CategoryRate:
     passed: int
     total: int
     threshold: float
+    unavailable: int = 0  # cases the model or a dependency could not serve (neither pass nor fail)
 
     @property
     def rate(self) -> float:
@@ -312,6 +274,11 @@ class CategoryRate:
         # p/t and a threshold literal round identically when they are equal as real numbers
         return self.total > 0 and self.rate >= self.threshold
 
+    @property
+    def failed(self) -> bool:
+        """Fails whatever the unavailable cases would have said (they are counted as passes)."""
+        return self.total == 0 or (self.passed + self.unavailable) / self.total < self.threshold
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
@@ -319,12 +286,15 @@ class CategoryRate:
             "rate": self.rate,
             "threshold": self.threshold,
             "ok": self.ok,
+            "unavailable": self.unavailable,
         }
 
 
 @dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
+class Judgement:
+    """The verdict of a set of case results, with the per-category rates it follows from."""
+
+    verdict: Verdict
     categories: tuple[CategoryRate, ...]
     reasons: tuple[str, ...] = ()
 
@@ -333,442 +303,72 @@ class Verdict:
         return {c.category: c.rate for c in self.categories}
 
 
-def verdict(
-    results: Iterable[CaseResult | Mapping[str, Any]], thresholds: Mapping[str, float]
-) -> Verdict:
-    """PASS when every category's pass rate meets its threshold. Pure.
+def judge(results: Iterable[CaseResult | Mapping[str, Any]], thresholds: Mapping[str, float]) -> Judgement:
+    """The verdict of ``results`` against ``thresholds``. Pure.
 
-    ``results`` are ``CaseResult``s or their stored dicts (``category``, ``passed``).
-    A category with a threshold and no cases fails; one without a threshold needs 1.0.
+    ``results`` are ``CaseResult``s or their stored dicts (``category``, ``passed``, and
+    ``unavailable``, absent in older results: false). A category with a threshold and no cases
+    fails; one without a threshold needs 1.0. FAIL when some category fails even if every
+    unavailable case had passed (the cases that ran prove it); else INCONCLUSIVE when any case
+    was unavailable (nothing proves a pass); else PASS when every category meets its threshold.
     """
     counts: dict[str, list[int]] = {}
     for r in results:
-        category, passed = (r.category, r.passed) if isinstance(r, CaseResult) else (r["category"], r["passed"])
-        tally = counts.setdefault(str(category), [0, 0])
-        tally[0] += bool(passed)
+        if isinstance(r, CaseResult):
+            category, passed, unavailable = r.category, r.passed, r.unavailable
+        else:
+            category, passed, unavailable = r["category"], r["passed"], r.get("unavailable", False)
+        if not isinstance(passed, bool) or not isinstance(unavailable, bool) or (passed and unavailable):
+            raise ValueError(f"case {r!r}: passed and unavailable must be booleans, not both true")
+        tally = counts.setdefault(str(category), [0, 0, 0])
+        tally[0] += passed
         tally[1] += 1
+        tally[2] += unavailable
     limits = {str(k): float(v) for k, v in thresholds.items()}
     order = [c.value for c in EvalCategory]
     names = sorted(set(limits) | set(counts), key=lambda n: (order.index(n) if n in order else len(order), n))
     rates = tuple(
-        CategoryRate(n, counts.get(n, [0, 0])[0], counts.get(n, [0, 0])[1], limits.get(n, 1.0)) for n in names
-    )
-    reasons = tuple(
-        f"{c.category}: no golden cases" if c.total == 0
-        else f"{c.category}: {c.passed}/{c.total} passed ({c.rate:.0%} < {c.threshold:.0%})"
-        for c in rates
-        if not c.ok
+        CategoryRate(n, counts.get(n, [0, 0, 0])[0], counts.get(n, [0, 0, 0])[1], limits.get(n, 1.0),
+                     counts.get(n, [0, 0, 0])[2])
+        for n in names
     )
     if not rates:
-        reasons = ("the golden set has no cases",)
-    return Verdict(Outcome.FAIL if reasons else Outcome.PASS, rates, reasons)
-
-
-# --- results ----------------------------------------------------------------------------------
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def result_key(result: Mapping[str, Any]) -> str:
-    """``evals/<digest>/<finished_at compact>-<content_hash[:16]>.json`` for a built result."""
-    finished = parse_time(result["finished_at"])
-    return f"{_PREFIX}{result['digest']}/{finished.strftime(_STAMP)}-{result['content_hash'][:16]}.json"
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """One stored (or storable) eval of one release; ``raw`` is the exact result document."""
-
-    key: str
-    digest: str
-    verdict: Outcome
-    started_at: dt.datetime
-    finished_at: dt.datetime
-    content_hash: str
-    rates: dict[str, float]
-    operator: str
-    model: dict[str, Any]
-    raw: dict[str, Any] = field(repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict is Outcome.PASS
-
-    @property
-    def workflow(self) -> str:
-        return str(self.raw["workflow"])
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return self.raw["manifest"]
-
-    @property
-    def cases(self) -> list[dict[str, Any]]:
-        return self.raw["cases"]
-
-    @property
-    def failed_cases(self) -> list[dict[str, Any]]:
-        return [c for c in self.cases if not c["passed"]]
-
-    @property
-    def reasons(self) -> list[str]:
-        return list(self.raw["reasons"])
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> EvalResult:
-        env = raw["environment"]
-        return cls(
-            key=result_key(raw),
-            digest=raw["digest"],
-            verdict=Outcome(raw["verdict"]),
-            started_at=parse_time(raw["started_at"]),
-            finished_at=parse_time(raw["finished_at"]),
-            content_hash=raw["content_hash"],
-            rates={k: float(v["rate"]) for k, v in raw["categories"].items()},
-            operator=str(env["operator"]),
-            model=dict(env["model"]),
-            raw=raw,
-        )
-
-
-def build_result(
-    *,
-    manifest: Mapping[str, Any],
-    cases: Sequence[CaseResult],
-    thresholds: Mapping[str, float],
-    started_at: dt.datetime,
-    finished_at: dt.datetime,
-    operator: str,
-    extra_environment: Mapping[str, Any] | None = None,
-) -> EvalResult:
-    """The result document for ``cases`` of the release ``manifest`` describes. Pure."""
-    for name, t in (("started_at", started_at), ("finished_at", finished_at)):
-        if t.tzinfo is None:
-            raise ValueError(f"{name} must be timezone-aware")
-    judged = verdict(cases, thresholds)
-    model = manifest["model"]
-    raw: dict[str, Any] = {
-        "schema": RESULT_SCHEMA,
-        "digest": release_digest(manifest),
-        "workflow": manifest["workflow"],
-        "verdict": judged.outcome.value,
-        "reasons": list(judged.reasons),
-        "started_at": started_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "finished_at": finished_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "environment": {
-            "model": {"adapter": model["adapter"], "id": model["id"]},
-            "operator": operator,
-            "package_version": __version__,
-            **(extra_environment or {}),
-        },
-        "thresholds": {str(k): float(v) for k, v in thresholds.items()},
-        "categories": {c.category: c.to_dict() for c in judged.categories},
-        "cases": [c.to_dict() for c in cases],
-        "manifest": dict(manifest),
-    }
-    # JSON round trip: the hash must cover exactly what a reader will parse back
-    raw = json.loads(canonical_json(raw))
-    raw["content_hash"] = _sha256(canonical_json(raw))
-    return EvalResult.from_dict(raw)
-
-
-def store_result(store: Any, result: EvalResult) -> str:
-    """Write ``result`` create-only under its release digest; ``AlreadyExists`` if present."""
-    store.create(result.key, canonical_json(result.raw))
-    return result.key
-
-
-def _verify(key: str, data: bytes, digest: str) -> EvalResult:
-    def refuse(why: str) -> InvalidInput:
-        return InvalidInput(f"eval result {key}: {why}; it cannot be used as evidence.")
-
-    try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise refuse("is not valid JSON (truncated or edited)") from None
-    if not isinstance(raw, dict):
-        raise refuse("is not a result document")
-    if canonical_json(raw) != data:
-        raise refuse("is not byte-for-byte what was written (edited)")
-    if raw.get("schema") != RESULT_SCHEMA:
-        raise refuse(f"has schema {raw.get('schema')!r}, expected {RESULT_SCHEMA!r}")
-    claimed = raw.get("content_hash")
-    body = {k: v for k, v in raw.items() if k != "content_hash"}
-    if not isinstance(claimed, str) or _sha256(canonical_json(body)) != claimed:
-        raise refuse("does not match its content_hash (edited)")
-    try:
-        embedded = release_digest(raw["manifest"])
-    except (KeyError, TypeError):
-        raise refuse("carries no release manifest") from None
-    if embedded != digest or raw.get("digest") != digest:
-        raise refuse(
-            f"is stored under release {digest[:12]} but judged release {str(raw.get('digest'))[:12]} "
-            f"(its manifest hashes to {embedded[:12]}): a result of another release"
-        )
-    try:
-        result = EvalResult.from_dict(raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise refuse(f"is malformed ({type(exc).__name__}: {exc})") from None
-    if result.key != key:
-        raise refuse(f"does not match its file name (expected {result.key})")
-    try:
-        again = verdict(raw["cases"], raw["thresholds"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise refuse(f"has malformed cases or thresholds ({type(exc).__name__})") from None
-    if again.outcome.value != raw["verdict"]:
-        raise refuse(f"says {raw['verdict']} but its cases give {again.outcome.value}")
-    return result
-
-
-def load_results(store: Any, digest: str) -> list[EvalResult]:
-    """Every stored result of release ``digest``, oldest first, each re-verified.
-
-    Raises ``InvalidInput`` (exit 2) naming the key of any edited, truncated, misplaced or
-    mismatched result: evidence that cannot be trusted is never silently skipped.
-    """
-    if len(digest) != 64 or not set(digest) <= _HEX:
-        raise InvalidInput(f"release digest {digest!r} is not 64 lowercase hex characters.")
-    results = []
-    for key in store.list(f"{_PREFIX}{digest}/"):
-        obj = store.get(key)
-        if obj is None:
-            continue
-        results.append(_verify(key, obj.data, digest))
-    return sorted(results, key=lambda r: (r.finished_at, r.key))
-
-
-def latest_result(store: Any, digest: str) -> EvalResult | None:
-    """The most recent verified result of release ``digest``, or ``None`` if it has none."""
-    results = load_results(store, digest)
-    return results[-1] if results else None
-
-
-def list_all_results(store: Any) -> list[EvalResult]:
-    """Every stored result of every release, verified, oldest first."""
-    digests: set[str] = set()
-    for key in store.list(_PREFIX):
-        parts = key.split("/")
-        if len(parts) != 3 or len(parts[1]) != 64 or not set(parts[1]) <= _HEX:
-            raise InvalidInput(f"eval result {key}: not under evals/<digest>/; it cannot be used as evidence.")
-        digests.add(parts[1])
-    out = [r for d in sorted(digests) for r in load_results(store, d)]
-    return sorted(out, key=lambda r: (r.finished_at, r.key))
-
-
-# --- the runner -------------------------------------------------------------------------------
-
-
-class TokenMinter(Protocol):
-    """Mints an ID token for a persona (``controller.adapters.devidp.DevIdp`` locally)."""
-
-    def mint(self, email: str, groups: Sequence[str], *, issuer: str, audience: str) -> str: ...
-
-
-class RollbackHook(Protocol):
-    """Called by ``run_eval`` after a FAIL result is stored; the rollout controller rolls back."""
-
-    def on_failed_eval(self, digest: str, result: EvalResult) -> None: ...
-
-
-class _RecordingSink:
-    """Passes records to the gateway's own sink and keeps a copy per request id."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.records: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.inner.write(record)  # the audit trail first: a record we cannot write fails the case
-        copy = json.loads(json.dumps(record, default=str))
-        with self._lock:
-            self.records[str(record.get("request_id"))] = copy
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def _throttled(response: Any) -> bool:
-    return getattr(response, "decision", None) == "fallback" and "ModelThrottled" in getattr(response, "reason", "")
-
-
-def _excerpt_redactor(release: Any) -> Any:
-    """Every builtin detector plus the release's patterns, whatever the release's own policy:
-    a result must not carry a secret even when the release under test lets one through."""
-    from controller.boundaries.detectors import builtin_detectors, pattern_detector
-    from controller.boundaries.redactor import Redactor
-
-    patterns = tuple(pattern_detector(p) for p in release.workflow.data_boundaries.patterns)
-    return Redactor((*builtin_detectors(), *patterns), {})
-
-
-def _excerpt(text: str, redactor: Any, forbidden: Sequence[str]) -> str:
-    clean = redactor.redact(text)
-    for needle in forbidden:
-        clean = re2.sub("(?i)" + re2.escape(needle), "[REDACTED:golden]", clean)
-    clean = " ".join(clean.split())
-    return clean if len(clean) <= EXCERPT_CHARS else clean[: EXCERPT_CHARS - 1] + "…"
-
-
-def _operator(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
-
-
-def run_eval(
-    gateway: Any,
-    digest: str,
-    *,
-    minter: TokenMinter,
-    store: Any = None,
-    concurrency: int = 4,
-    case_timeout_s: float = 120.0,
-    max_attempts: int = 3,
-    operator: str | None = None,
-    rollback_hook: RollbackHook | None = None,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    sleep: Callable[[float], None] = time.sleep,
-) -> EvalResult:
-    """Run release ``digest``'s golden set through ``gateway``, store the result, return it.
-
-    The golden set and thresholds come from the release exactly as the gateway serves it
-    (loaded and verified from ``gateway.store``, cached by digest); the result is stored in
-    ``store`` (default: the same store). Cases run ``concurrency`` at a time; a case still
-    running after ``case_timeout_s`` fails as timed out. Only throttling is retried (up to
-    ``max_attempts`` calls, exponential backoff with jitter); every other failure is a failed
-    case. ``rollback_hook.on_failed_eval`` is called after a FAIL result is stored.
-    """
-    if concurrency < 1:
-        raise InvalidInput("--concurrency must be at least 1.")
-    if max_attempts < 1:
-        raise InvalidInput("max_attempts must be at least 1.")
-    release = _release_of(gateway, digest)
-    store = gateway.store if store is None else store
-    cases = list(release.golden.cases)
-    idp = gateway.workflow.sso.idp
-    started_at = clock()
-
-    recorder: _RecordingSink | None = None
-    if dataclasses.is_dataclass(gateway) and hasattr(gateway, "sink"):
-        recorder = _RecordingSink(gateway.sink)
-        gateway = dataclasses.replace(gateway, sink=recorder)  # shares the release cache
-    tokens = {
-        c.id: minter.mint(c.input.persona.email, list(c.input.persona.groups), issuer=idp.issuer, audience=idp.audience)
-        for c in cases
-    }
-    redactor = _excerpt_redactor(release)
-    began: dict[str, float] = {}
-
-    from controller.models.base import ModelThrottled
-
-    def one(case: GoldenCase) -> tuple[Observation, str]:
-        began[case.id] = time.monotonic()
-        for attempt in range(1, max_attempts + 1):
-            t = time.perf_counter()
-            try:
-                response = gateway.ask(case.input.question, tokens[case.id], eval_of=digest)
-            except Exception as exc:  # an errored case is a failed case, whatever the cause
-                latency = (time.perf_counter() - t) * 1000
-                if isinstance(exc, ModelThrottled) and attempt < max_attempts:
-                    sleep(_backoff(attempt))
-                    continue
-                return Observation.failed(f"{type(exc).__name__}: {exc}", latency_ms=latency, attempts=attempt), ""
-            latency = (time.perf_counter() - t) * 1000
-            if _throttled(response) and attempt < max_attempts:
-                sleep(_backoff(attempt))
-                continue
-            return _observe(response, latency, attempt, recorder, digest), response.answer
-        raise AssertionError("unreachable")  # the loop always returns on its last attempt
-
-    observations: dict[str, tuple[Observation, str]] = {}
-    pool = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval")
-    timed_out = False
-    try:
-        pending = {pool.submit(one, c): c for c in cases}
-        while pending:
-            done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                case = pending.pop(fut)
-                observations[case.id] = fut.result()
-            now = time.monotonic()
-            for fut, case in list(pending.items()):
-                start = began.get(case.id)
-                if start is not None and now - start > case_timeout_s and not fut.done():
-                    del pending[fut]
-                    timed_out = True
-                    observations[case.id] = (
-                        Observation.failed(f"timed out after {case_timeout_s:g} s", latency_ms=(now - start) * 1000),
-                        "",
-                    )
-    finally:
-        # a timed-out call cannot be interrupted; do not wait for it
-        pool.shutdown(wait=not timed_out, cancel_futures=True)
-
-    results = []
-    for case in cases:
-        obs, answer = observations[case.id]
-        scored = score_case(case, obs)
-        excerpt = _excerpt(answer, redactor, case.expect.must_not_contain) if answer else ""
-        results.append(dataclasses.replace(scored, excerpt=excerpt))
-    result = build_result(
-        manifest=release.manifest,
-        cases=results,
-        thresholds={str(k): v for k, v in release.workflow.eval.thresholds.items()},
-        started_at=started_at,
-        finished_at=clock(),
-        operator=_operator(operator),
-        extra_environment={"concurrency": concurrency, "store": store.describe()},
+        return Judgement(Verdict.FAIL, rates, ("the golden set has no cases",))
+    failed = tuple(
+        f"{c.category}: no golden cases" if c.total == 0
+        else f"{c.category}: {c.passed}/{c.total} passed ({c.rate:.0%} < {c.threshold:.0%})"
+        + (f", {c.unavailable} not run" if c.unavailable else "")
+        for c in rates
+        if c.failed
     )
-    store_result(store, result)
-    if result.verdict is Outcome.FAIL and rollback_hook is not None:
-        rollback_hook.on_failed_eval(digest, result)
-    return result
-
-
-def _release_of(gateway: Any, digest: str) -> Any:
-    """The release exactly as the gateway serves it: loaded and verified once, cached by digest.
-
-    Reading the golden set from the gateway's own snapshot means the cases and the answers come
-    from the same verified bytes, and a process that evaluates repeatedly does not re-verify
-    the snapshot each time. Gateways without that cache load it from their store.
-    """
-    served = getattr(gateway, "release", None)
-    if callable(served):
-        return served(digest)
-    return load_release(gateway.store, digest)
-
-
-def _backoff(attempt: int) -> float:
-    return min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-
-
-def _observe(response: Any, latency: float, attempts: int, recorder: _RecordingSink | None, digest: str) -> Observation:
-    decision = str(getattr(response.decision, "value", response.decision))
-    record = None
-    error = None
-    if recorder is not None:
-        record = recorder.records.get(response.request_id)
-        if record is None:
-            error = "the gateway wrote no audit record for this request"
-        elif record.get("eval") is not True:
-            error = "the request's audit record is not tagged as an eval"
-    if error is None and response.release not in (None, digest):
-        error = f"answered by release {str(response.release)[:12]}, not the one under eval"
-    return Observation(
-        decision=decision,
-        answer=response.answer,
-        citations=tuple(response.citations),
-        blocked_categories=tuple(response.blocked_categories),
-        latency_ms=latency,
-        audit_record=record,
-        error=error,
-        request_id=response.request_id,
-        reason=response.reason,
-        attempts=attempts,
+    if failed:
+        return Judgement(Verdict.FAIL, rates, failed)
+    unavailable = tuple(
+        f"{c.category}: {c.unavailable}/{c.total} case{'s' if c.unavailable != 1 else ''} could not run "
+        "(the model or a dependency was unavailable)"
+        for c in rates
+        if c.unavailable
     )
+    if unavailable:
+        return Judgement(Verdict.INCONCLUSIVE, rates, unavailable)
+    return Judgement(Verdict.PASS, rates, ())
+
+
+# Names that lived here before the split into scoring / results / runner, for code written
+# against the old module (other branches in flight); new code imports them from where they live.
+_MOVED = {
+    **dict.fromkeys(
+        ("RESULT_SCHEMA", "EvalResult", "build_result", "latest_result", "list_all_results", "load_results",
+         "result_key", "store_result"),
+        "controller.evals.results",
+    ),
+    **dict.fromkeys(("EXCERPT_CHARS", "RollbackHook", "TokenMinter", "run_eval"), "controller.evals.runner"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from controller.core.verdict import NO_FRESH_EVIDENCE, Verdict
 from controller.errors import InvalidInput, RolloutError
 from controller.evidence.review import ChainAction, EvalRun, RequestLog, Window, detector_categories
 
@@ -1299,20 +1300,31 @@ def _item_eval(ev: Evidence) -> Item:
     else:
         runs = ev.evals or ()
         releases = sorted({r.digest for r in runs})
-        passed = sum(1 for r in runs if r.verdict == "PASS")
+        passed = sum(1 for r in runs if r.verdict == Verdict.PASS)
+        inconclusive = sum(1 for r in runs if r.verdict == Verdict.INCONCLUSIVE)
         checks.append(
             _pass(
                 EVALS,
                 f"{_plural(len(runs), 'verified eval result')} for {_plural(len(releases), 'release')} "
-                f"({passed} PASS, {len(runs) - passed} FAIL), each stored under its release digest "
-                "with its content hash.",
+                f"({passed} PASS, {len(runs) - passed - inconclusive} FAIL"
+                + (f", {inconclusive} INCONCLUSIVE" if inconclusive else "")
+                + "), each stored under its release digest with its content hash.",
             )
         )
         for digest in _served_digests(ev):
             mine = _eval_of(ev, digest)
             if not mine:
                 checks.append(_unknown(EVALS, f"served release {_short(digest)} has no stored eval."))
-            elif mine[-1].verdict != "PASS":
+            elif mine[-1].verdict == Verdict.INCONCLUSIVE:
+                checks.append(
+                    _unknown(
+                        EVALS,
+                        f"served release {_short(digest)}: {NO_FRESH_EVIDENCE}: its latest eval "
+                        f"({mine[-1].content_hash[:12]}, {mine[-1].finished_at}) was INCONCLUSIVE (the model "
+                        "or a dependency was unavailable); re-run `rollout eval run`.",
+                    )
+                )
+            elif mine[-1].verdict != Verdict.PASS:
                 checks.append(
                     _fail(
                         EVALS,
@@ -1349,14 +1361,14 @@ def _item_eval(ev: Evidence) -> Item:
             for a in promotions:
                 ref = (a.evidence or {}).get("eval") if isinstance(a.evidence, Mapping) else None
                 run = runs_by_hash.get(str((ref or {}).get("content_hash")))
-                if not isinstance(ref, Mapping) or ref.get("verdict") != "PASS":
+                if not isinstance(ref, Mapping) or ref.get("verdict") != Verdict.PASS:
                     bad.append(f"seq {a.seq} names no passing eval")
                 elif run is None:
                     bad.append(
                         f"seq {a.seq} names eval {str(ref.get('content_hash'))[:12]}, "
                         "which is not among the stored results"
                     )
-                elif run.digest != a.release or run.verdict != "PASS":
+                elif run.digest != a.release or run.verdict != Verdict.PASS:
                     bad.append(
                         f"seq {a.seq} promoted {_short(a.release)} on eval {run.content_hash[:12]} of "
                         f"{_short(run.digest)} ({run.verdict})"
@@ -1919,7 +1931,7 @@ def collect_evidence(
     state, the audit chain, releases and eval results). Nothing is written anywhere."""
     from controller.core.audit import AuditRecord
     from controller.core.gates import served
-    from controller.evals.scoring import list_all_results
+    from controller.evals.results import list_all_results
 
     store = service.store
     documents: dict[str, bool] = {}

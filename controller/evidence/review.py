@@ -20,7 +20,7 @@ The request log is queried with SQL, one text for two engines (``controller/sql/
 - ``detector_categories.sql``: the bundle's detector id -> category and action, because a
   record holds detector ids only (``controller.boundaries.detectors.resolve_detectors``).
 
-``build_review`` is pure: query rows, eval runs, exceptions and chain actions in, a ``Review``
+``build_review`` is pure: query rows, eval runs, exceptions and chain actions in, a ``WeeklyReview``
 out. ``RequestLog`` is the only I/O here (DuckDB, imported lazily).
 """
 
@@ -47,7 +47,7 @@ __all__ = [
     "ExceptionStatus",
     "Regression",
     "RequestLog",
-    "Review",
+    "WeeklyReview",
     "Window",
     "athena_script",
     "bind_literals",
@@ -440,7 +440,7 @@ USAGE_COUNTS = ("requests", "answered", "fallback", "blocked", "disabled", "refu
 
 
 @dataclass(frozen=True)
-class Review:
+class WeeklyReview:
     workflow: str
     window: Window
     generated_at: str
@@ -536,12 +536,12 @@ def build_review(
     problems: Iterable[str] = (),
     sources: Mapping[str, str] | None = None,
     warn_days: int = EXPIRY_WARNING_DAYS,
-) -> Review:
+) -> WeeklyReview:
     """The review for ``window`` from the queries' rows (``usage``, ``near_misses``,
     ``near_miss_detectors``, ``fallbacks``, ``refusals``) and the other evidence. Pure."""
     findings = _plain(rows.get("near_misses", ()))
     detectors = _plain(rows.get("near_miss_detectors", ()))
-    return Review(
+    return WeeklyReview(
         workflow=workflow,
         window=window,
         generated_at=_iso(generated_at),

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
-from controller.errors import InvalidInput, Refused
+from controller.errors import InvalidInput, RefusedError
 from controller.ports import MAX_KID_CHARS, JwksSource, UnknownKeyId
 
 if TYPE_CHECKING:  # the models are only annotations here; keep the gateway's import light
@@ -96,7 +96,7 @@ _AUTHORIZATION_FAILURES = frozenset(
 )
 
 
-class IdentityRejected(Refused):
+class IdentityRejected(RefusedError):
     """The request's identity was refused. ``http_status`` is 401 (authentication) or 403."""
 
     def __init__(self, reason: RejectReason, message: str):

@@ -79,7 +79,7 @@ from controller.core.gates import (
     Decision,
     EvalEvidence,
     EvalHistory,
-    Evidence,
+    GateEvidence,
     Kill,
     Promote,
     Reason,
@@ -91,6 +91,8 @@ from controller.core.gates import (
     due_rollbacks,
     latest,
     next_cohort,
+    no_fresh_evidence,
+    no_fresh_evidence_notes,
     served,
 )
 from controller.core.timefmt import iso
@@ -156,18 +158,18 @@ def _utcnow() -> dt.datetime:
 
 
 class StoreEvals:
-    """Eval history from ``controller.evals.scoring.load_results`` (every result re-verified)."""
+    """Eval history from ``controller.evals.results.load_results`` (every result re-verified)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def __call__(self, digest: str) -> EvalHistory:
         try:
-            from controller.evals.scoring import load_results
+            from controller.evals.results import load_results
 
             results = load_results(self.store, digest)
         except ImportError as exc:  # pragma: no cover - evals ships with the package
-            return EvalHistory(error=f"controller.evals.scoring is unavailable ({exc})")
+            return EvalHistory(error=f"controller.evals.results is unavailable ({exc})")
         except InvalidInput as exc:
             return EvalHistory(error=str(exc))
         except BackendUnavailable as exc:
@@ -274,6 +276,8 @@ class ReconcileReport:
     state: RolloutState
     flags: FlagSync | None
     notes: tuple[str, ...] = ()
+    # Live releases whose latest eval is INCONCLUSIVE: kept serving, nothing rolled back.
+    no_fresh_evidence: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -287,6 +291,7 @@ class ReconcileReport:
             "served": served(self.state),
             "flags": None if self.flags is None else self.flags.to_dict(),
             "notes": list(self.notes),
+            "no_fresh_evidence": list(self.no_fresh_evidence),
         }
 
 
@@ -304,6 +309,7 @@ class StatusReport:
     due: list[str]
     next: dict[str, Any] | None
     store: str
+    no_fresh_evidence: tuple[str, ...] = ()  # live releases whose latest eval is INCONCLUSIVE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -318,6 +324,7 @@ class StatusReport:
             "evals": self.evals,
             "rollbacks_due": self.due,
             "next_promotion": self.next,
+            "no_fresh_evidence": list(self.no_fresh_evidence),
         }
 
 
@@ -429,11 +436,11 @@ class RolloutService:
 
     # -- evidence --------------------------------------------------------------------------------
 
-    def _evidence(self, releases: Iterable[str | None]) -> Evidence:
+    def _evidence(self, releases: Iterable[str | None]) -> GateEvidence:
         evals = {d: self.evals(d) for d in dict.fromkeys(r for r in releases if r)}
-        return Evidence(self.workflow, self.bundle_problems, evals)
+        return GateEvidence(self.workflow, self.bundle_problems, evals)
 
-    def _live_evidence(self, state: RolloutState, extra: Iterable[str | None] = ()) -> Evidence:
+    def _live_evidence(self, state: RolloutState, extra: Iterable[str | None] = ()) -> GateEvidence:
         live = [state.candidate.release if state.candidate else None, state.stable, *extra]
         evidence = self._evidence(live)
         if state.stable and any(d.release == state.stable for d in due_rollbacks(state, evidence)):
@@ -488,7 +495,7 @@ class RolloutService:
     def _run(
         self,
         action: str,
-        plan: Callable[[RolloutState], tuple[Command | None, Evidence]],
+        plan: Callable[[RolloutState], tuple[Command | None, GateEvidence]],
         *,
         extra_evidence: dict[str, Any] | None = None,
     ) -> Outcome:
@@ -561,7 +568,7 @@ class RolloutService:
             return []
         operator = str(marker.get("operator") or "unknown")
         reason = f"{marker.get('reason')} [engaged at {marker.get('at')} while the state store was unavailable]"
-        out = self._run("kill", lambda s: (Kill(operator, reason), Evidence(self.workflow)))
+        out = self._run("kill", lambda s: (Kill(operator, reason), GateEvidence(self.workflow)))
         kill_marker_path(self.flags_path).unlink(missing_ok=True)
         what = "recorded" if out.changed else "already recorded"
         return [f"kill switch engaged by {operator} while the state store was unavailable: {what} in the state"]
@@ -569,7 +576,7 @@ class RolloutService:
     def _command(
         self,
         action: str,
-        plan: Callable[[RolloutState], tuple[Command | None, Evidence]],
+        plan: Callable[[RolloutState], tuple[Command | None, GateEvidence]],
         *,
         extra_evidence: dict[str, Any] | None = None,
     ) -> Outcome:
@@ -591,7 +598,7 @@ class RolloutService:
     ) -> Outcome:
         verified: dict[str, str | None] = {}  # a release is immutable: verify it once per command
 
-        def plan(state: RolloutState) -> tuple[Command, Evidence]:
+        def plan(state: RolloutState) -> tuple[Command, GateEvidence]:
             live = [state.candidate.release if state.candidate else None, state.stable]
             evidence = self._evidence([release, *live])
             if release is not None:
@@ -605,7 +612,7 @@ class RolloutService:
     def rollback(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
         return self._command(
             "rollback",
-            lambda s: (Rollback(operator, reason), Evidence(self.workflow, self.bundle_problems)),
+            lambda s: (Rollback(operator, reason), GateEvidence(self.workflow, self.bundle_problems)),
             extra_evidence=_arn(operator_arn),
         )
 
@@ -613,7 +620,9 @@ class RolloutService:
         """Engage the kill switch. No gate, no eval read; fail-safe when the state store is down."""
         try:
             return self._command(
-                "kill", lambda s: (Kill(operator, reason), Evidence(self.workflow)), extra_evidence=_arn(operator_arn)
+                "kill",
+                lambda s: (Kill(operator, reason), GateEvidence(self.workflow)),
+                extra_evidence=_arn(operator_arn),
             )
         except RolloutError as exc:  # unreachable, conflicts exhausted, corrupt state or chain
             try:
@@ -645,7 +654,7 @@ class RolloutService:
         return self.flags_path
 
     def release_kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
-        def plan(state: RolloutState) -> tuple[Command, Evidence]:
+        def plan(state: RolloutState) -> tuple[Command, GateEvidence]:
             # Live evals only inform a warning; an unreadable eval store does not block a release.
             return ReleaseKill(operator, reason), self._live_evidence(state)
 
@@ -659,7 +668,7 @@ class RolloutService:
         notes = self._apply_pending_kill()
         for _ in range(4):  # candidate, then stable (possibly twice), bounded
 
-            def plan(state: RolloutState) -> tuple[Command | None, Evidence]:
+            def plan(state: RolloutState) -> tuple[Command | None, GateEvidence]:
                 evidence = self._live_evidence(state)
                 due = due_rollbacks(state, evidence)
                 if not due:
@@ -684,7 +693,8 @@ class RolloutService:
             published=tuple(dict.fromkeys(s for f in (*synced, flags) if f for s in f.published)),
         )
         state = self.load(repair=False).state
-        return ReconcileReport(tuple(outcomes), state, flags, tuple(notes))
+        stale = no_fresh_evidence_notes(state, self._live_evidence(state))
+        return ReconcileReport(tuple(outcomes), state, flags, tuple(notes), stale)
 
     # -- read-only -------------------------------------------------------------------------------
 
@@ -718,6 +728,7 @@ class RolloutService:
                 "results": len(history.results),
                 "error": history.error,
                 "latest": None if last is None else last.to_dict(),
+                "fresh_evidence": no_fresh_evidence(history) is None,
             }
         return StatusReport(
             workflow=self.workflow.id,
@@ -732,6 +743,7 @@ class RolloutService:
             due=[d.reason or "" for d in due_rollbacks(state, evidence)],
             next=next_up,
             store=self.store.describe(),
+            no_fresh_evidence=no_fresh_evidence_notes(state, evidence),
         )
 
     def history(self) -> list[AuditRecord | bytes]:
@@ -765,7 +777,7 @@ def _arn(arn: str | None) -> dict[str, Any] | None:
 
 
 class ReconcileOnFailedEval:
-    """``controller.evals.scoring.RollbackHook``: a FAIL of a live release rolls it back at once.
+    """``controller.evals.runner.RollbackHook``: a FAIL of a live release rolls it back at once.
 
     ``run_eval`` stores the result before calling the hook, so a reconcile sees it as the
     latest evidence; the rollback is audited with operator ``eval-run``.
