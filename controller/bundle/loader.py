@@ -21,15 +21,18 @@ from pydantic import ValidationError
 
 from controller.bundle.fields import Strict
 from controller.bundle.golden import GoldenSet
+from controller.bundle.golden_checks import cohort_problems, golden_problems
 from controller.bundle.workflow import Workflow
+from controller.bundle.workspace import resolve_workflow
 from controller.bundle.yamlio import YamlSyntaxError, line_for, load_yaml
 from controller.core.flags import flag_type, flagd_problems
-from controller.errors import BundleInvalid, InvalidInput, Problem
+from controller.errors import BundleInvalid, Problem
 
 __all__ = [
     "Bundle",
     "CorpusDoc",
     "PromptTemplate",
+    "display",
     "find_bundle",
     "load_bundle",
     "load_flag_document",
@@ -85,26 +88,12 @@ class Bundle:
         return max((p for p in self.prompts.values() if p.id == first), key=lambda p: p.version)
 
 
-def find_bundle(workflow: Path | None, cwd: Path | None = None) -> Path:
-    """The bundle directory: ``workflow`` if given, else the only one under ``workflows/``."""
-    if workflow is not None:
-        path = workflow.parent if workflow.name == "workflow.yaml" else workflow
-        if not (path / "workflow.yaml").is_file():
-            raise InvalidInput(f"--workflow {workflow}: no workflow.yaml in that directory.")
-        return path
-    base = (cwd or Path.cwd()) / "workflows"
-    found = sorted(p.parent for p in base.glob("*/workflow.yaml"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise InvalidInput(
-            f"No workflow bundle found under {base}; pass --workflow DIR (a directory with a workflow.yaml)."
-        )
-    names = ", ".join(p.name for p in found)
-    raise InvalidInput(f"Several workflow bundles under {base} ({names}); choose one with --workflow DIR.")
+def find_bundle(workflow: Path | str | None, cwd: Path | None = None) -> Path:
+    """The bundle directory: ``workflow`` (an id or a path) if given, else the only one under ``workflows/``."""
+    return resolve_workflow(workflow, cwd)
 
 
-def _display(path: Path) -> str:
+def display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -125,7 +114,7 @@ def _model_problems(exc: ValidationError, file: str, lines: dict) -> list[Proble
 
 
 def _parse(model: type[Strict], path: Path, problems: list[Problem]) -> tuple[Any, dict]:
-    file = _display(path)
+    file = display(path)
     if not path.is_file():
         problems.append(Problem(file, "", "file not found"))
         return None, {}
@@ -149,11 +138,11 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
     today = today or dt.datetime.now(dt.UTC).date()
     root = path.resolve()
     wf_path = root / "workflow.yaml"
-    wf_file = _display(wf_path)
+    wf_file = display(wf_path)
     problems: list[Problem] = []
     workflow, lines = _parse(Workflow, wf_path, problems)
     if workflow is None:
-        raise BundleInvalid(_display(root), problems)
+        raise BundleInvalid(display(root), problems)
 
     def at(*loc: str | int) -> int | None:
         return line_for(lines, loc)
@@ -165,6 +154,18 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
                 Problem(wf_file, ".".join(map(str, loc)), f"{relative}: file not found", at(*loc))
             )
         return target
+
+    # The folder is the id: workflows are addressed by id, and two copies must not share one.
+    if workflow.id != root.name:
+        problems.append(
+            Problem(
+                wf_file,
+                "id",
+                f"id {workflow.id!r} must equal the bundle's folder name {root.name!r}",
+                at("id"),
+            )
+        )
+    problems.extend(cohort_problems(workflow, lines, wf_file))
 
     # Exceptions expire: an expired one is a policy violation, not a warning.
     for i, exc in enumerate(workflow.personal_accounts.exceptions):
@@ -207,7 +208,7 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
             text = target.read_text(encoding="utf-8")
             if "{{question}}" not in text or "{{context}}" not in text:
                 problems.append(
-                    Problem(_display(target), "", "a prompt must contain {{question}} and {{context}}")
+                    Problem(display(target), "", "a prompt must contain {{question}} and {{context}}")
                 )
             prompts[f"{ref.id}.v{ref.version}"] = PromptTemplate(ref.id, ref.version, target, text)
 
@@ -218,13 +219,14 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
     if golden_path.is_file():
         golden, golden_lines = _parse(GoldenSet, golden_path, problems)
         if golden is not None:
+            problems.extend(golden_problems(workflow, golden, display(golden_path), golden_lines))
             source_ids = {d.source_id for d in corpus}
             for i, case in enumerate(golden.cases):
                 for source in case.expect.must_cite:
                     if corpus and source not in source_ids:
                         problems.append(
                             Problem(
-                                _display(golden_path),
+                                display(golden_path),
                                 f"cases.{i}.expect.must_cite",
                                 f"{source!r} is not a document in corpus/",
                                 line_for(golden_lines, ("cases", i, "expect", "must_cite")),
@@ -237,7 +239,7 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
         flags_doc = _check_flags(workflow, flags_path, problems)
 
     if problems or golden is None:
-        raise BundleInvalid(_display(root), problems)
+        raise BundleInvalid(display(root), problems)
     return Bundle(root, workflow, golden, prompts, corpus, flags_path, flags_doc)
 
 
@@ -290,14 +292,14 @@ def _load_corpus(root: Path, problems: list[Problem]) -> tuple[CorpusDoc, ...]:
         try:
             docs.append(CorpusDoc(path.stem, path, path.read_text(encoding="utf-8")))
         except UnicodeDecodeError:
-            problems.append(Problem(_display(path), "", "corpus documents must be UTF-8 text"))
+            problems.append(Problem(display(path), "", "corpus documents must be UTF-8 text"))
     if not docs:
-        problems.append(Problem(_display(corpus_dir), "", "the corpus needs at least one .md document"))
+        problems.append(Problem(display(corpus_dir), "", "the corpus needs at least one .md document"))
     return tuple(docs)
 
 
 def _check_flags(workflow: Workflow, flags_path: Path, problems: list[Problem]) -> dict[str, Any]:
-    file = _display(flags_path)
+    file = display(flags_path)
     try:
         doc = load_flag_document(flags_path)
     except ValueError as exc:
@@ -307,6 +309,11 @@ def _check_flags(workflow: Workflow, flags_path: Path, problems: list[Problem]) 
     problems.extend(Problem(file, f, m) for f, m in found)
     if found:
         return doc
+    set_id = (doc.get("metadata") or {}).get("flagSetId") if isinstance(doc.get("metadata"), dict) else None
+    if set_id is not None and set_id != workflow.id:
+        problems.append(
+            Problem(file, "metadata.flagSetId", f"{set_id!r} is stale: it must be the workflow id {workflow.id!r}")
+        )
     flags = doc["flags"]
     expected: Iterable[tuple[str, str, str]] = (
         ("release_flag", workflow.rollout.release_flag, "string"),
