@@ -81,7 +81,7 @@ ask "${INSIDER[@]}" "$Q" || true
 rollout kill --workflow "$W" --release --operator sam.okafor --reason "false alarm: no exposure found"
 ask "${INSIDER[@]}" "$Q"
 
-step "12. A careless change (the credentials boundary removed) fails its eval, and its promotion is refused"
+step "12. A careless change (the credentials boundary narrowed to one detector) fails its eval, and its promotion is refused"
 CARELESS="$STATE/careless-project"
 mkdir -p "$CARELESS"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$CARELESS/"
@@ -91,7 +91,9 @@ from pathlib import Path
 from ruamel.yaml import YAML
 path = Path(sys.argv[1]); yaml = YAML()
 data = yaml.load(path.read_text())
-data["data_boundaries"]["forbidden"] = [f for f in data["data_boundaries"]["forbidden"] if f["category"] != "credentials"]
+for f in data["data_boundaries"]["forbidden"]:  # removing it outright is refused by validate
+    if f["category"] == "credentials":
+        f["detectors"] = ["builtin:jwt"]
 with path.open("w") as fh:
     yaml.dump(data, fh)
 EOF

@@ -138,9 +138,15 @@ def test_run_judges_a_named_release_by_prefix(project: Path, state: Path) -> Non
 
 
 def _drop_credentials_boundary(project: Path) -> None:
+    """A careless change validation cannot see: the credentials boundary narrowed to one detector.
+
+    (Removing the category outright is refused statically: golden cases expect its blocks.)
+    """
+
     def edit(data: Any) -> None:
-        forbidden = data["data_boundaries"]["forbidden"]
-        forbidden[:] = [f for f in forbidden if f["category"] != "credentials"]
+        for forbidden in data["data_boundaries"]["forbidden"]:
+            if forbidden["category"] == "credentials":
+                forbidden["detectors"] = ["builtin:jwt"]
 
     edit_yaml(project / "workflow.yaml", edit)
 

@@ -237,10 +237,137 @@ def test_workflow_option_must_point_at_a_bundle(tmp_path: Path) -> None:
     assert "no workflow.yaml" in result.stderr
 
 
-def test_several_bundles_need_workflow_option(project: Path) -> None:
+def copy_bundle(project: Path, new_id: str, *, own_flags: bool = False, set_id: bool = True) -> Path:
+    """A verbatim copy of the bundle under workflows/<new_id>, with only what is asked changed."""
     import shutil
 
-    shutil.copytree(project, project.parent / "second")
-    result = runner.invoke(app, ["validate"])
+    dest = project.parent / new_id
+    shutil.copytree(project, dest)
+    if set_id:
+        edit_yaml(dest / "workflow.yaml", set_in("id", new_id))
+    if own_flags:
+        shutil.copy(project.parent.parent / FLAGS, dest / "flags.flagd.json")
+        edit_yaml(dest / "workflow.yaml", set_in("rollout", "flags_file", "flags.flagd.json"))
+    return dest
+
+
+def problems_of(result: Any) -> list[dict[str, Any]]:
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False, payload
+    return payload["error"]["problems"]
+
+
+def test_a_verbatim_copy_is_refused_for_everything_it_shares(project: Path) -> None:
+    copy_bundle(project, "support-copy")
+    result = runner.invoke(app, ["validate", "--json"])
+    assert result.exit_code == 2, result.output
+    found = {(p["file"], p["field"]) for p in problems_of(result)}
+    copy_wf = "workflows/support-copy/workflow.yaml"
+    assert (copy_wf, "sso.idp.audience") in found
+    assert (copy_wf, "rollout.flags_file") in found
+    messages = " ".join(p["message"] for p in problems_of(result))
+    assert "also used by workflow 'internal-docs-qa' (workflows/internal-docs-qa/workflow.yaml:" in messages
+    assert all(p["line"] for p in problems_of(result) if p["file"].endswith(".yaml"))
+    assert "'flags/internal-docs-qa.flagd.json' is also used" in messages
+
+
+def test_a_copy_with_its_own_flag_file_still_shares_the_flag_keys(project: Path) -> None:
+    copy_bundle(project, "second", own_flags=True)
+    result = runner.invoke(app, ["validate", "--json"])
     assert result.exit_code == 2
-    assert "--workflow" in result.stderr
+    fields = {p["field"] for p in problems_of(result) if p["file"] == "workflows/second/workflow.yaml"}
+    assert {"rollout.release_flag", "rollout.kill_switch_flag", "sso.idp.audience"} <= fields
+    assert "rollout.flags_file" not in fields
+
+
+def test_id_must_equal_its_folder(project: Path) -> None:
+    copy_bundle(project, "second", set_id=False)
+    result = runner.invoke(app, ["validate", "--json", "-w", "second"])
+    assert result.exit_code == 2
+    problems = problems_of(result)
+    mine = [p for p in problems if p["file"] == "workflows/second/workflow.yaml"]
+    assert any(p["field"] == "id" and "folder name 'second'" in p["message"] for p in mine)
+    assert any(p["field"] == "id" and "also used by" in p["message"] for p in mine)
+
+
+def test_validate_w_id_reports_only_that_bundles_clashes(project: Path) -> None:
+    copy_bundle(project, "second")
+    result = runner.invoke(app, ["validate", "--json", "-w", "internal-docs-qa"])
+    assert result.exit_code == 2  # the clash involves internal-docs-qa too
+    assert all("second" in p["file"] or "internal-docs-qa" in p["message"] for p in problems_of(result))
+
+
+def test_stale_flag_set_id(project: Path) -> None:
+    flags(lambda d: d["metadata"].update(flagSetId="old-name"))(project)
+    result = runner.invoke(app, ["validate", "--json"])
+    assert result.exit_code == 2
+    [problem] = problems_of(result)
+    assert problem["field"] == "metadata.flagSetId" and "stale" in problem["message"]
+
+
+def case_index(project: Path, case_id: str) -> int:
+    from ruamel.yaml import YAML
+
+    cases = YAML(typ="safe").load((project / "golden.yaml").read_text())["cases"]
+    return next(i for i, c in enumerate(cases) if c["id"] == case_id)
+
+
+def test_golden_expectations_are_checked_against_boundaries_groups_and_cohorts(project: Path) -> None:
+    from ruamel.yaml import YAML
+
+    cases = YAML(typ="safe").load((project / "golden.yaml").read_text())["cases"]
+    blocking = [i for i, c in enumerate(cases) if c["expect"].get("must_block") == ["credentials"]]
+    incident = next(i for i, c in enumerate(cases) if c["expect"].get("must_block") == ["incident-details"])
+    # credentials is now only redacted; incident-details no longer declared at all
+    def boundaries(data: Any) -> None:
+        forbidden = data["data_boundaries"]["forbidden"]
+        forbidden[0]["action"] = "redact"
+        data["data_boundaries"]["forbidden"] = [f for f in forbidden if f["category"] != "incident-details"]
+        data["data_boundaries"]["patterns"] = [
+            p for p in data["data_boundaries"]["patterns"] if p["category"] != "incident-details"
+        ]
+        data["rollout"]["cohorts"][1]["groups"] = ["eng", "contractors"]
+
+    edit_yaml(project / "workflow.yaml", boundaries)
+    edit_yaml(project / "golden.yaml", set_in("cases", 0, "input", "persona", "groups", ["marketing"]))
+    edit_yaml(project / "golden.yaml", set_in("cases", 1, "input", "persona", "email", "ben@gmail.com"))
+    result = runner.invoke(app, ["validate", "--json"])
+    assert result.exit_code == 2, result.output
+    problems = problems_of(result)
+    by_field = {p["field"]: p for p in problems}
+    for i in blocking:
+        assert "redacted, not blocked" in by_field[f"cases.{i}.expect.must_block.0"]["message"]
+    assert "not a forbidden category" in by_field[f"cases.{incident}.expect.must_block.0"]["message"]
+    assert "none of sso.allowed_groups" in by_field["cases.0.input.persona.groups"]["message"]
+    assert "allowed_email_domains" in by_field["cases.1.input.persona.email"]["message"]
+    assert f"case {cases[0]['id']!r}" in by_field["cases.0.input.persona.groups"]["message"]
+    assert "contractors" in by_field["rollout.cohorts.1.groups"]["message"]
+    assert all(p["line"] for p in problems), problems  # file:line for every one
+
+
+def test_a_category_with_a_threshold_needs_a_case(project: Path) -> None:
+    edit_yaml(project / "golden.yaml", lambda d: d.__setitem__("cases", [c for c in d["cases"] if c["category"] != "refusal"]))
+    result = runner.invoke(app, ["validate", "--json"])
+    assert result.exit_code == 2
+    assert any("no refusal case" in p["message"] for p in problems_of(result))
+
+
+def test_a_refusal_case_must_expect_a_refusal(project: Path) -> None:
+    i = case_index(project, "refuse-ceo-home-address")
+    edit_yaml(project / "golden.yaml", set_in("cases", i, "expect", {"must_not_contain": ["home"]}))
+    result = runner.invoke(app, ["validate", "--json"])
+    assert result.exit_code == 2
+    [problem] = problems_of(result)
+    assert problem["field"] == f"cases.{i}.expect" and "refuse-ceo-home-address" in problem["message"]
+
+
+def test_workflow_is_found_by_id_or_path(project: Path) -> None:
+    copy_bundle(project, "second", own_flags=True)
+    assert runner.invoke(app, ["validate", "-w", "nope"]).exit_code == 2
+    result = runner.invoke(app, ["validate", "-w", "nope"])
+    assert "known: internal-docs-qa, second" in " ".join(result.stderr.split())
+    ok = runner.invoke(app, ["validate", "-w", "internal-docs-qa", "--json"])
+    # the copy still clashes (audience, flag keys) and that involves internal-docs-qa
+    assert ok.exit_code == 2
+    by_path = runner.invoke(app, ["validate", "-w", "workflows/internal-docs-qa/workflow.yaml", "--json"])
+    assert by_path.stdout == ok.stdout

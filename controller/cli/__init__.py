@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from controller.bundle.models import Bundle
+from controller.bundle.models import Bundle, find_bundle
 from controller.cli.common import (
     AdapterOption,
     JsonOption,
@@ -66,13 +66,9 @@ def _global(
 
 
 
-@app.command()
-@reports_errors
-def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOption) -> None:
-    """Validate a workflow bundle: every file, every field, every cross-reference."""
-    bundle = load(workflow)
+def _validate_summary(bundle: Bundle) -> dict[str, Any]:
     wf = bundle.workflow
-    summary = {
+    return {
         "forbidden_categories": {f.category.value: f.action.value for f in wf.data_boundaries.forbidden},
         "patterns": len(wf.data_boundaries.patterns),
         "prompts": sorted(bundle.prompts),
@@ -81,21 +77,44 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
         "cohorts": [c.name for c in wf.rollout.cohorts],
         "flags_file": str(bundle.flags_path),
     }
+
+
+@app.command()
+@reports_errors
+def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOption) -> None:
+    """Validate workflow bundles: every file, field and cross-reference, and the rules between bundles.
+
+    Without --workflow every bundle under workflows/ is validated; all problems are reported at once."""
+    from controller.bundle.workspace import bundle_dirs, load_bundles
+
+    dirs = bundle_dirs()
+    if workflow is None and len(dirs) > 1:
+        bundles = load_bundles(dirs)
+    else:
+        path = find_bundle(workflow)
+        bundles = load_bundles(sorted({d.resolve() for d in dirs} | {path.resolve()}), checked=path)
     if json_output:
-        print_json({"ok": True, "workflow": wf.id, "path": str(bundle.root), "summary": summary})
+        docs = [
+            {"workflow": b.workflow.id, "path": str(b.root), "summary": _validate_summary(b)} for b in bundles
+        ]
+        payload: dict[str, Any] = {"ok": True, **docs[0]} if len(docs) == 1 else {"ok": True}
+        payload["workflows"] = docs
+        print_json(payload)
         return
-    table = Table(title=f"{wf.id}: valid", show_header=True)
-    table.add_column("check")
-    table.add_column("result")
-    categories = summary["forbidden_categories"]
-    table.add_row("forbidden inputs", ", ".join(f"{k} ({v})" for k, v in categories.items()))
-    table.add_row("bundle patterns", str(summary["patterns"]))
-    table.add_row("prompt templates", ", ".join(summary["prompts"]))
-    table.add_row("golden cases", str(summary["golden_cases"]))
-    table.add_row("corpus documents", str(summary["corpus_documents"]))
-    table.add_row("cohorts", " -> ".join(summary["cohorts"]))
-    table.add_row("flags", summary["flags_file"])
-    out.print(table)
+    for bundle in bundles:
+        summary = _validate_summary(bundle)
+        table = Table(title=f"{bundle.workflow.id}: valid", show_header=True)
+        table.add_column("check")
+        table.add_column("result")
+        categories = summary["forbidden_categories"]
+        table.add_row("forbidden inputs", ", ".join(f"{k} ({v})" for k, v in categories.items()))
+        table.add_row("bundle patterns", str(summary["patterns"]))
+        table.add_row("prompt templates", ", ".join(summary["prompts"]))
+        table.add_row("golden cases", str(summary["golden_cases"]))
+        table.add_row("corpus documents", str(summary["corpus_documents"]))
+        table.add_row("cohorts", " -> ".join(summary["cohorts"]))
+        table.add_row("flags", summary["flags_file"])
+        out.print(table)
 
 
 @app.command()

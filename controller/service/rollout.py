@@ -42,12 +42,9 @@ restores the document byte for byte (with the kill switch in the same position).
 owns the live flag file from its first command on; a file the gateway seeded from the bundle
 is replaced by the rendered equivalent (``rollout reconcile`` once does that explicitly).
 
-Operator identity: ``--operator``, else the OS user (``getpass.getuser()``). With AWS the
-accountable identity is the STS caller: ``sts_operator()`` calls ``sts:GetCallerIdentity`` and
-uses the role session name (assumed roles, e.g. IAM Identity Center, where it is the SSO user
-name) or the IAM user name as the operator, recording the full ARN in the audit evidence. A
-role session name is chosen by whoever assumes the role, so only grant ``sts:AssumeRole`` on
-the operators' role through the IdP.
+The result types are ``controller.service.outcomes``, the eval and release evidence sources
+``controller.service.evidence_sources``, the operator's identity ``controller.service.operator``;
+all are re-exported here.
 """
 
 from __future__ import annotations
@@ -55,12 +52,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import getpass
 import json
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +67,13 @@ from controller.core.audit import GENESIS_HASH, AuditRecord, Verification
 from controller.core.flags import encode_flag_document, render_flag_document
 from controller.core.gates import (
     COHORTS,
-    SYSTEM_OPERATORS,
     Allowed,
     AutoRollback,
     Command,
-    Decision,
-    EvalEvidence,
     EvalHistory,
     GateEvidence,
     Kill,
     Promote,
-    Reason,
     Refused,
     ReleaseKill,
     Rollback,
@@ -98,7 +89,10 @@ from controller.core.gates import (
 from controller.core.timefmt import iso
 from controller.errors import BackendUnavailable, Conflict, InvalidInput, RolloutError
 from controller.ports import AlreadyExists, FlagSink, Store
-from controller.service.publish import Published, publish_flags, publish_to
+from controller.service.evidence_sources import ReconcileOnFailedEval, StoreEvals, release_problem
+from controller.service.operator import CallerIdentity, operator_from_arn, resolve_operator, sts_operator
+from controller.service.outcomes import FlagSync, Loaded, Outcome, ReconcileReport, StatusReport
+from controller.service.publish import publish_flags, publish_to
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -154,180 +148,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# --- evidence sources ---------------------------------------------------------------------------
-
-
-class StoreEvals:
-    """Eval history from ``controller.evals.results.load_results`` (every result re-verified)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __call__(self, digest: str) -> EvalHistory:
-        try:
-            from controller.evals.results import load_results
-
-            results = load_results(self.store, digest)
-        except ImportError as exc:  # pragma: no cover - evals ships with the package
-            return EvalHistory(error=f"controller.evals.results is unavailable ({exc})")
-        except InvalidInput as exc:
-            return EvalHistory(error=str(exc))
-        except BackendUnavailable as exc:
-            return EvalHistory(error=f"the eval store is unavailable: {exc}")
-        return EvalHistory(
-            tuple(
-                EvalEvidence(r.digest, str(getattr(r.verdict, "value", r.verdict)), r.finished_at, r.content_hash)
-                for r in results
-            )
-        )
-
-
-def _release_problem(store: Store, digest: str) -> str | None:
-    from controller.core.release import load_release
-
-    try:
-        load_release(store, digest)
-    except InvalidInput as exc:
-        return str(exc)
-    except BackendUnavailable as exc:
-        return f"the release store is unavailable: {exc}"
-    return None
-
-
-# --- results ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Loaded:
-    state: RolloutState
-    version: str | None  # the store's version token; None: no state yet
-    repaired: tuple[str, ...] = ()
-    pending: AuditRecord | None = None  # read-only loads: a logged record not yet applied
-    problem: str | None = None  # read-only loads: the chain ahead of the state is not ours
-
-
-@dataclass(frozen=True)
-class FlagSync:
-    path: Path
-    changed: bool
-    killed: bool
-    served: dict[str, str]
-    published: tuple[str, ...] = ()  # the flag sinks that had to be updated
-    held: tuple[Published, ...] = ()  # sinks left as they were: releasing their kill needs an explicit release
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "path": str(self.path),
-            "rewritten": self.changed,
-            "killed": self.killed,
-            "served": self.served,
-            "published": list(self.published),
-        }
-        if self.held:
-            out["held"] = [h.to_dict() for h in self.held]
-        return out
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one command did. ``decision`` None: there was nothing to decide (reconcile)."""
-
-    action: str
-    decision: Decision | None
-    state: RolloutState
-    record: AuditRecord | None = None
-    flags: FlagSync | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def refused(self) -> bool:
-        return isinstance(self.decision, Refused)
-
-    @property
-    def changed(self) -> bool:
-        return self.record is not None
-
-    @property
-    def reasons(self) -> tuple[Reason, ...]:
-        return () if self.decision is None else self.decision.reasons
-
-    @property
-    def exit_code(self) -> int:
-        return 3 if self.refused else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": not self.refused,
-            "action": self.action,
-            "decision": None if self.decision is None else ("refused" if self.refused else "allowed"),
-            "changed": self.changed,
-            "reasons": [r.to_dict() for r in self.reasons],
-            "audit_seq": None if self.record is None else self.record.seq,
-            "state": self.state.to_dict(),
-            "served": served(self.state),
-            "flags": None if self.flags is None else self.flags.to_dict(),
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    outcomes: tuple[Outcome, ...]
-    state: RolloutState
-    flags: FlagSync | None
-    notes: tuple[str, ...] = ()
-    # Live releases whose latest eval is INCONCLUSIVE: kept serving, nothing rolled back.
-    no_fresh_evidence: tuple[str, ...] = ()
-
-    @property
-    def exit_code(self) -> int:
-        return 3 if any(o.refused for o in self.outcomes) else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.exit_code == 0,
-            "actions": [o.to_dict() for o in self.outcomes],
-            "state": self.state.to_dict(),
-            "served": served(self.state),
-            "flags": None if self.flags is None else self.flags.to_dict(),
-            "notes": list(self.notes),
-            "no_fresh_evidence": list(self.no_fresh_evidence),
-        }
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    workflow: str
-    state: RolloutState
-    served: dict[str, str]
-    kill_pending: dict[str, Any] | None
-    pending: AuditRecord | None
-    problem: str | None
-    flags_path: Path
-    flags_in_sync: bool
-    evals: dict[str, Any]
-    due: list[str]
-    next: dict[str, Any] | None
-    store: str
-    no_fresh_evidence: tuple[str, ...] = ()  # live releases whose latest eval is INCONCLUSIVE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "workflow": self.workflow,
-            "store": self.store,
-            "state": self.state.to_dict(),
-            "served": self.served,
-            "kill_switch": {**dataclasses.asdict(self.state.kill), "pending_marker": self.kill_pending},
-            "pending_audit_seq": None if self.pending is None else self.pending.seq,
-            "problem": self.problem,
-            "flags": {"path": str(self.flags_path), "in_sync": self.flags_in_sync},
-            "evals": self.evals,
-            "rollbacks_due": self.due,
-            "next_promotion": self.next,
-            "no_fresh_evidence": list(self.no_fresh_evidence),
-        }
-
-
 # --- the service --------------------------------------------------------------------------------
 
 
@@ -354,7 +174,7 @@ class RolloutService:
         self.flags_path = Path(flags_path)
         self.bundle_problems = tuple(bundle_problems)
         self.evals = evals or StoreEvals(eval_store if eval_store is not None else store)
-        self.release_check = release_check or (lambda digest: _release_problem(store, digest))
+        self.release_check = release_check or (lambda digest: release_problem(store, digest))
         self.clock = clock
         self.max_attempts = max(1, max_attempts)
         self.sleep = sleep
@@ -773,83 +593,3 @@ def _arn(arn: str | None) -> dict[str, Any] | None:
     return {"operator_arn": arn} if arn else None
 
 
-# --- the eval hook --------------------------------------------------------------------------------
-
-
-class ReconcileOnFailedEval:
-    """``controller.evals.runner.RollbackHook``: a FAIL of a live release rolls it back at once.
-
-    ``run_eval`` stores the result before calling the hook, so a reconcile sees it as the
-    latest evidence; the rollback is audited with operator ``eval-run``.
-    """
-
-    def __init__(self, service: RolloutService) -> None:
-        self.service = service
-        self.reports: list[ReconcileReport] = []
-
-    def on_failed_eval(self, digest: str, result: Any) -> None:
-        state = self.service.load(repair=False).state
-        live = {state.candidate.release if state.candidate else None, state.stable}
-        if digest not in live:
-            return
-        short = str(getattr(result, "content_hash", ""))[:12]
-        self.reports.append(self.service.reconcile(operator="eval-run", trigger=f"`rollout eval run` {short}"))
-
-
-# --- operator identity ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallerIdentity:
-    name: str
-    arn: str | None = None
-    source: str = "os"  # "flag" | "os" | "sts"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def operator_from_arn(arn: str) -> str:
-    """``...:assumed-role/Role/session`` -> session; ``...:user/path/name`` -> name; ``...:root`` -> root."""
-    resource = arn.split(":", 5)[-1] if arn.count(":") >= 5 else ""
-    if not resource:
-        raise InvalidInput(f"not an AWS ARN: {arn!r}.")
-    if resource == "root":
-        return "root"
-    name = resource.rsplit("/", 1)[-1]
-    if not name:
-        raise InvalidInput(f"cannot tell an operator name from ARN {arn!r}.")
-    return name
-
-
-def sts_operator(client: Any = None) -> CallerIdentity:
-    """The STS caller identity (``sts:GetCallerIdentity``) as the operator."""
-    try:
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client("sts", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
-        arn = client.get_caller_identity()["Arn"]
-    except RolloutError:
-        raise
-    except Exception as exc:  # botocore raises many types; all mean "no identity"
-        raise BackendUnavailable(f"cannot get the STS caller identity: {exc}.") from exc
-    return CallerIdentity(operator_from_arn(arn), arn, "sts")
-
-
-def resolve_operator(explicit: str | None = None, *, from_sts: bool = False, sts_client: Any = None) -> CallerIdentity:
-    if explicit is not None and from_sts:
-        raise InvalidInput("give --operator NAME or --operator-from-sts, not both.")
-    if from_sts:
-        identity = sts_operator(sts_client)
-    elif explicit is not None:
-        identity = CallerIdentity(explicit.strip(), None, "flag")
-    else:
-        try:
-            identity = CallerIdentity(getpass.getuser(), None, "os")
-        except (OSError, KeyError) as exc:
-            raise InvalidInput("cannot tell who you are; pass --operator NAME.") from exc
-    if not identity.name:
-        raise InvalidInput("the operator name is empty; pass --operator NAME.")
-    if identity.name in SYSTEM_OPERATORS:
-        raise InvalidInput(f"operator {identity.name!r} is reserved for automatic actions.")
-    return identity
