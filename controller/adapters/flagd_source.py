@@ -242,7 +242,8 @@ class FlagdSidecarSource(_ProviderFlags):
         host: str = "localhost",
         port: int | None = None,
         deadline_ms: int = 500,
-        retry_backoff_ms: int = 1000,
+        retry_backoff_ms: int = 250,
+        retry_backoff_max_ms: int = 1000,
     ):
         from openfeature.contrib.provider.flagd import FlagdProvider
         from openfeature.contrib.provider.flagd.config import CacheType, ResolverType
@@ -258,7 +259,10 @@ class FlagdSidecarSource(_ProviderFlags):
             port=port or (8013 if mode == "rpc" else 8015),
             tls=False,  # the sidecar shares the pod's network namespace: localhost only
             deadline_ms=deadline_ms,
+            # A lost sidecar must surface fast: the provider notices only when it reconnects (and
+            # fails), so reconnect attempts stay frequent; STALE (then ERROR) means fallback here.
             retry_backoff_ms=retry_backoff_ms,
+            retry_backoff_max_ms=retry_backoff_max_ms,
             retry_grace_period=1,
             cache=CacheType.DISABLED,  # a cached answer could outlive a kill the sidecar has seen
         )
