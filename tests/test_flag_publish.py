@@ -1,5 +1,5 @@
-"""The never-un-kill rule, once, against every flag sink: the local file, S3 (moto's server) and a
-Kubernetes ConfigMap (a fake API server, the real client). Every sink goes through the one
+"""The never-un-kill rule, once, against every flag sink: the local file, S3 (moto's server), a
+Kubernetes ConfigMap and an OpenFeature ``FeatureFlag`` (a fake API server, the real client). Every sink goes through the one
 publish path (``controller.service.publish``), so the same attacks get the same answer."""
 
 from __future__ import annotations
@@ -12,9 +12,15 @@ from typing import Any
 import pytest
 
 from controller.adapters.flag_file import FileFlagSink
-from controller.adapters.k8s_flags import configmap_sink
+from controller.adapters.k8s_flags import configmap_sink, featureflag_sink
 from controller.adapters.s3_flags import S3FlagSink
-from controller.core.flags import encode_flag_document, kill_engaged, publish_hold, render_flag_document
+from controller.core.flags import (
+    FLAGD_SCHEMA_URL,
+    encode_flag_document,
+    kill_engaged,
+    publish_hold,
+    render_flag_document,
+)
 from controller.service.publish import publish_flags, publish_to
 from tests.fakes.kube import FakeKubeApi
 from tests.fakes.s3 import S3Bucket, make_client
@@ -88,14 +94,13 @@ def test_publish_hold(live: bytes | None, rendered: bytes, kwargs: dict[str, Any
 def kube() -> Iterator[FakeKubeApi]:
     api = FakeKubeApi()
     yield api
-    api.server.shutdown()
-    api.server.server_close()
+    api.close()
 
 
 Sink = tuple[Any, Callable[[], bytes | None], Callable[[bytes], None]]  # sink, read live, write live
 
 
-@pytest.fixture(params=["file", "s3", "configmap"])
+@pytest.fixture(params=["file", "s3", "configmap", "featureflag"])
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Sink:
     if request.param == "file":
         path = tmp_path / "flags" / "wf.flagd.json"
@@ -126,6 +131,15 @@ def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Sink:
             lambda data: client.put_object(Bucket=bucket.name, Key=key, Body=data),
         )
     kube = request.getfixturevalue("kube")
+    if request.param == "featureflag":
+        ff = featureflag_sink("flags/docs-qa", api=kube.custom_objects())
+
+        def read_ff() -> bytes | None:
+            obj = kube.featureflag()
+            # what the sidecar serves, as a flag document with the $schema the sink drops
+            return None if obj is None else encode_flag_document({"$schema": FLAGD_SCHEMA_URL, **obj["spec"]["flagSpec"]})
+
+        return ff, read_ff, lambda data: publish_to(ff, data, KILL, releasing_kill=True)
     cm = configmap_sink("flags/docs-qa", api=kube.core_v1())
 
     def read_cm() -> bytes | None:

@@ -59,6 +59,13 @@ K8sOption = typer.Option(
     envvar="ROLLOUT_K8S_CONFIGMAP",
     help="Also publish the flag document to this ConfigMap (NAMESPACE/NAME) through the kubernetes client.",
 )
+K8sFeatureFlagOption = typer.Option(
+    None,
+    "--k8s-featureflag",
+    envvar="ROLLOUT_K8S_FEATUREFLAG",
+    help="Also publish the flags as this OpenFeature FeatureFlag resource (NAMESPACE/NAME), which the "
+    "operator's flagd sidecar watches.",
+)
 ReasonRequired = typer.Option(..., "--reason", help="Why; recorded in the audit chain.")
 
 
@@ -80,7 +87,11 @@ def _store(ctx: typer.Context, store_url: str | None) -> Any:
 
 
 def service_for(
-    ctx: typer.Context, workflow: Path | None, store_url: str | None, k8s_configmap: str | None = None
+    ctx: typer.Context,
+    workflow: Path | None,
+    store_url: str | None,
+    k8s_configmap: str | None = None,
+    k8s_featureflag: str | None = None,
 ) -> tuple[RolloutService, Bundle | None]:
     """The service for this invocation's workflow and store (shared with ``rollout eval run``)."""
     from controller.service.compose import StatePaths, rollout_service
@@ -97,6 +108,10 @@ def service_for(
         from controller.adapters.k8s_flags import configmap_sink
 
         sinks.append(configmap_sink(k8s_configmap))
+    if k8s_featureflag:
+        from controller.adapters.k8s_flags import featureflag_sink
+
+        sinks.append(featureflag_sink(k8s_featureflag))
     return rollout_service(wf, store, flags, bundle_problems=problems, flag_sinks=sinks), bundle
 
 
@@ -275,6 +290,7 @@ def promote(
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
+    k8s_featureflag: str | None = K8sFeatureFlagOption,
     adapter: str | None = AdapterOption,
     json_output: bool = JsonOption,
 ) -> None:
@@ -286,7 +302,7 @@ def promote(
     if cohort not in COHORTS:
         raise InvalidInput(f"--cohort {cohort!r}: choose one of {', '.join(COHORTS)}.")
     who = _operator(operator, from_sts)
-    service, bundle = service_for(ctx, workflow, store_url, k8s_configmap)
+    service, bundle = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
     digest = resolve_digest(service.store, release) if release else _bundle_release(service.store, bundle, adapter)
     outcome = service.promote(
         digest, cohort, operator=who.name, approvers=approved_by, reason=reason, operator_arn=who.arn
@@ -303,6 +319,7 @@ def rollback(
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
+    k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Send the candidate's cohorts back to the stable release (or off).
@@ -310,7 +327,7 @@ def rollback(
     With no candidate this is a no-op (exit 0, no audit record). The flag document returns byte
     for byte to what it was before the candidate's first promotion."""
     who = _operator(operator, from_sts)
-    service, _ = service_for(ctx, workflow, store_url, k8s_configmap)
+    service, _ = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
     _finish(service.rollback(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
 
 
@@ -324,6 +341,7 @@ def kill(
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
+    k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Engage the kill switch (or release it with --release).
@@ -331,7 +349,7 @@ def kill(
     No gate and no eval read. If the state store is down the flag file is still switched to the
     kill switch (exit 5) and the next command records it. --release needs an operator."""
     who = _operator(operator, from_sts)
-    service, _ = service_for(ctx, workflow, store_url, k8s_configmap)
+    service, _ = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
     if release_switch:
         outcome = service.release_kill(operator=who.name, reason=reason, operator_arn=who.arn)
     else:
@@ -345,13 +363,14 @@ def reconcile(
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
+    k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Repair and roll back what failed (idempotent; for cron).
 
     Completes interrupted commands, rolls back live releases whose latest eval FAILED (turning
     the workflow off when no stable release passes) and re-renders the flag file."""
-    service, _ = service_for(ctx, workflow, store_url, k8s_configmap)
+    service, _ = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
     report: ReconcileReport = service.reconcile()
     if json_output:
         print_json(report.to_dict())

@@ -13,6 +13,7 @@ State directory layout (default ``.rollout/``):
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "StatePaths",
     "build_gateway",
     "build_lambda_gateway",
+    "flag_source_for",
     "jwks_source",
     "make_model_adapter",
     "open_local_store",
@@ -131,8 +133,10 @@ def build_gateway(
     store: Any = None,
     sink: Any = None,
     adapter_factory: Any = None,
+    flag_env: Mapping[str, str] | None = None,
 ) -> Any:
-    """A Gateway for ``bundle`` on the local default (or with the given seams replaced)."""
+    """A Gateway for ``bundle`` on the local default (or with the given seams replaced); its flag
+    source is chosen by ``flag_env`` (default: the process environment, see ``flag_source_for``)."""
     from controller.adapters.request_sinks import JsonlSink
 
     paths = StatePaths(state)
@@ -145,6 +149,7 @@ def build_gateway(
         sink=sink or JsonlSink(paths.requests),
         subject_key=subject_key(paths.subject_key),
         adapter_factory=adapter_factory or make_model_adapter,
+        flag_env=os.environ if flag_env is None else flag_env,
     )
 
 
@@ -158,15 +163,13 @@ def _gateway(
     subject_key: bytes,
     adapter_factory: Any,
     poll_ms: int = 500,
+    flag_env: Mapping[str, str] | None = None,
 ) -> Any:
-    from controller.adapters.flagd_source import FlagdFileSource
     from controller.gateway.handler import Gateway
     from controller.gateway.identity import IdentityVerifier
 
     verifier = IdentityVerifier(wf.sso, wf.personal_accounts, jwks, max_lifetime=wf.sso.idp.max_token_lifetime)
-    flags = FlagdFileSource(
-        flags_path, release_flag=wf.rollout.release_flag, kill_switch_flag=wf.rollout.kill_switch_flag, poll_ms=poll_ms
-    )
+    flags = flag_source_for(wf, flags_path, poll_ms=poll_ms, env=flag_env or {})
     return Gateway(
         workflow=wf,
         verifier=verifier,
@@ -176,6 +179,31 @@ def _gateway(
         subject_key=subject_key,
         adapter_factory=adapter_factory,
     )
+
+
+def flag_source_for(wf: Workflow, flags_path: Path, *, poll_ms: int, env: Mapping[str, str]) -> Any:
+    """Where the gateway's flags come from: ``ROLLOUT_FLAG_SOURCE`` = ``file`` (default: the flag
+    document at ``flags_path``), ``rpc`` or ``in-process`` (the flagd sidecar at
+    ``ROLLOUT_FLAGD_HOST``:``ROLLOUT_FLAGD_PORT``, default localhost and flagd's port for the mode)."""
+    from controller.adapters.flagd_source import flag_source
+    from controller.errors import InvalidInput
+
+    mode = env.get("ROLLOUT_FLAG_SOURCE") or "file"
+    port_text = env.get("ROLLOUT_FLAGD_PORT") or ""
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise InvalidInput(f"ROLLOUT_FLAGD_PORT={port_text!r}: expected a TCP port number (1-65535).")
+    try:
+        return flag_source(
+            mode,
+            path=flags_path,
+            release_flag=wf.rollout.release_flag,
+            kill_switch_flag=wf.rollout.kill_switch_flag,
+            poll_ms=poll_ms,
+            host=env.get("ROLLOUT_FLAGD_HOST") or "localhost",
+            port=int(port_text) if port_text else None,
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(f"ROLLOUT_FLAG_SOURCE: {exc}") from None
 
 
 def build_lambda_gateway(env: Mapping[str, str], *, flag_dir: Path) -> tuple[Any, Any]:
@@ -202,6 +230,7 @@ def build_lambda_gateway(env: Mapping[str, str], *, flag_dir: Path) -> tuple[Any
         sink=S3Sink(s3, env["ROLLOUT_AUDIT_BUCKET"], kms_key_id=env.get("ROLLOUT_AUDIT_KMS_KEY"), batch_size=1),
         subject_key=_secret_subject_key(env.get("ROLLOUT_SUBJECT_KEY_SECRET")),
         adapter_factory=make_model_adapter,
+        flag_env={},  # always the S3 mirror's file
     )
     return gateway, mirror
 
