@@ -106,3 +106,37 @@ def test_infra_code_writes_no_retention_number_model_id_or_idp_value(bundle):
         assert not ints & days, f"{path}: retention days {ints & days} written in code"
         for text in strs:
             assert not any(v in text for v in values), f"{path}: bundle value written in code: {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("days", "versioned", "current", "noncurrent"),
+    [(400, True, 399, 1), (2555, True, 2554, 1), (2, True, 1, 1), (1, False, 1, None), (30, False, 30, None)],
+)
+def test_expiry_keeps_an_object_exactly_the_postures_days_in_total(days, versioned, current, noncurrent):
+    exp = derive.expiry(days, versioned=versioned)
+    assert (exp.current_days, exp.noncurrent_days) == (current, noncurrent)
+    assert exp.total_days == days
+    assert exp.abort_multipart_days == derive.ABORT_INCOMPLETE_MULTIPART_DAYS == 1
+
+
+def test_a_versioned_bucket_cannot_keep_an_object_one_day():
+    with pytest.raises(ValueError, match="at least 2 days"):
+        derive.expiry(1, versioned=True)
+
+
+def test_the_raw_bucket_is_unversioned_and_every_other_class_versioned(bundle):
+    rules = derive.bucket_rules(bundle.workflow)
+    assert {c for c, r in rules.items() if not r.versioned} == {LogClass.RAW_INVOCATION_LOGS}
+    assert derive.retention_problems(bundle.workflow) == []
+
+
+def test_a_one_day_posture_on_a_versioned_class_is_a_problem(bundle):
+    retention = bundle.workflow.logging.retention
+    postures = dict(retention.postures)
+    postures[retention.audit_log] = postures[retention.audit_log].model_copy(update={"days": 1})
+    workflow = bundle.workflow.model_copy(
+        update={"logging": bundle.workflow.logging.model_copy(
+            update={"retention": retention.model_copy(update={"postures": postures})})}
+    )  # fmt: skip
+    (problem,) = [p for p in derive.retention_problems(workflow) if "audit_log buckets" in p]
+    assert f"postures.{retention.audit_log}" in problem and "at least 2 days" in problem

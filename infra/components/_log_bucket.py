@@ -1,9 +1,10 @@
 """The hardened S3 bucket every log class shares (a helper, not a component of its own).
 
 Children are created under the calling component (``parent``) and named ``f"{name}-..."``:
-the bucket (Object Lock enabled at creation when the rules lock it), versioning, default
-encryption, public access block, BucketOwnerEnforced ownership, lifecycle expiry of current
-and noncurrent versions, the Object Lock default retention, and server access logging.
+the bucket (Object Lock enabled at creation when the rules lock it), versioning (unless the
+class is drained, not kept), default encryption, public access block, BucketOwnerEnforced
+ownership, lifecycle expiry that keeps each object exactly the posture's days in total, the
+Object Lock default retention, and server access logging.
 The bucket *policy* is the caller's: what it grants differs per log class.
 """
 
@@ -28,24 +29,30 @@ class LogBucket:
 
 
 def lifecycle_rules(rules: BucketRules, *, current_prefix: str | None = None) -> list[dict]:
-    """Expire current versions (under ``current_prefix`` only, when given) and noncurrent ones
-    after the posture's days; Object Lock keeps both until their retention ends anyway."""
+    """Expire objects so each lives exactly the posture's days in total (``rules.expiry``):
+    current versions (under ``current_prefix`` only, when given), then noncurrent ones; abort
+    incomplete multipart uploads after a day. Object Lock keeps every version until its
+    retention ends anyway, so nothing goes before the posture's days."""
+    exp = rules.expiry
     current_filter = {"prefix": current_prefix} if current_prefix else {}
-    return [
+    out: list[dict] = [
         {
             "id": f"expire-current-{rules.posture}",
             "status": "Enabled",
             "filter": current_filter,
-            "expiration": {"days": rules.days},
-        },
-        {
-            "id": f"expire-noncurrent-{rules.posture}",
-            "status": "Enabled",
-            "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": rules.days},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": rules.days},
+            "expiration": {"days": exp.current_days},
         },
     ]
+    cleanup: dict = {
+        "id": f"expire-noncurrent-{rules.posture}" if exp.noncurrent_days else "abort-incomplete-uploads",
+        "status": "Enabled",
+        "filter": {},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": exp.abort_multipart_days},
+    }
+    if exp.noncurrent_days is not None:
+        cleanup["noncurrent_version_expiration"] = {"noncurrent_days": exp.noncurrent_days}
+    out.append(cleanup)
+    return out
 
 
 def create_log_bucket(
@@ -72,12 +79,15 @@ def create_log_bucket(
         opts=opts,
     )
     on_bucket = pulumi.ResourceOptions(parent=parent, depends_on=[bucket])
-    versioning = aws.s3.BucketVersioning(
-        f"{name}-versioning",
-        bucket=bucket.id,
-        versioning_configuration={"status": "Enabled"},
-        opts=on_bucket,
-    )
+    versioning = None
+    if rules.versioned:
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=on_bucket,
+        )
+    after_versioning = [versioning] if versioning is not None else [bucket]
     by_default: dict = {"sse_algorithm": rules.sse_algorithm}
     if kms_key_arn is not None:
         by_default["kms_master_key_id"] = kms_key_arn
@@ -112,7 +122,7 @@ def create_log_bucket(
         f"{name}-lifecycle",
         bucket=bucket.id,
         rules=lifecycle_rules(rules, current_prefix=current_prefix),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=after_versioning),
     )
     object_lock = None
     if rules.object_lock_mode is not None:
@@ -121,7 +131,7 @@ def create_log_bucket(
             bucket=bucket.id,
             object_lock_enabled="Enabled",
             rule={"default_retention": {"days": rules.days, "mode": rules.object_lock_mode}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=after_versioning),
         )
     if access_log_bucket is not None:
         aws.s3.BucketLogging(

@@ -72,9 +72,11 @@ def test_audit_object_lock_and_lifecycle_come_from_the_audit_posture(program, bu
     assert lock["rule"] == {"defaultRetention": {"days": p.days, "mode": p.object_lock_mode.upper()}}
     rules = {r["id"]: r for r in config_of(program, T_LIFECYCLE, AUDIT)["rules"]}
     name = bundle.workflow.logging.retention.audit_log
-    assert rules[f"expire-current-{name}"]["expiration"] == {"days": p.days}
+    # Total life == the posture: hidden behind a delete marker a day early, gone a day later.
+    assert rules[f"expire-current-{name}"]["expiration"] == {"days": p.days - 1}
     assert rules[f"expire-current-{name}"]["status"] == "Enabled"
-    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": p.days}
+    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": 1}
+    assert rules[f"expire-noncurrent-{name}"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
 
 
 def test_audit_bucket_is_kms_encrypted_with_its_own_rotating_key(program):
@@ -127,8 +129,9 @@ def test_access_log_bucket_is_sse_s3_unlocked_and_kept_per_the_audit_posture(pro
     (rule,) = config_of(program, T_SSE, ACCESS)["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
     days = posture(bundle, "audit_log").days
-    expiries = [r.get("expiration", {}).get("days") for r in config_of(program, T_LIFECYCLE, ACCESS)["rules"]]
-    assert days in expiries
+    rules = config_of(program, T_LIFECYCLE, ACCESS)["rules"]
+    assert [r.get("expiration", {}).get("days") for r in rules] == [days - 1, None]
+    assert [r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules] == [None, 1]
     allow = statements(config_of(program, T_POLICY, ACCESS)["policy"])["AllowS3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
@@ -142,8 +145,11 @@ def test_raw_bucket_has_its_own_short_retention_and_no_lock(program, bundle):
     assert program.named(f"{RAW}-bucket").inputs["objectLockEnabled"] is False
     assert not [r for r in program.of_type(T_LOCK) if r.inputs["bucket"] == bucket_id(program, RAW)]
     rules = config_of(program, T_LIFECYCLE, RAW)["rules"]
+    # Unversioned (drained, not kept): an object is gone after exactly the posture's days.
+    assert not [r for r in program.of_type(T_VERSIONING) if r.inputs["bucket"] == bucket_id(program, RAW)]
     assert {r.get("expiration", {}).get("days") for r in rules} - {None} == {p.days}
-    assert {r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules} - {None} == {p.days}
+    assert not [r for r in rules if "noncurrentVersionExpiration" in r]
+    assert rules[1]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
     (rule,) = config_of(program, T_SSE, RAW)["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == program.named(f"{RAW}-key").outputs["arn"]
 
@@ -350,8 +356,9 @@ def test_flag_store_is_locked_and_kept_per_the_control_plane_posture(program, bu
     rules = {r["id"]: r for r in config_of(program, T_LIFECYCLE, FLAGS)["rules"]}
     current = rules[f"expire-current-{name}"]
     assert current["filter"] == {"prefix": f"control-plane/{WF}/audit/"}  # live flags never expire
-    assert current["expiration"] == {"days": p.days}
-    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": p.days}
+    assert current["expiration"] == {"days": p.days - 1}
+    # Overwritten flags and state are noncurrent a day, but Object Lock keeps each p.days.
+    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": 1}
     (rule,) = config_of(program, T_SSE, FLAGS)["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     assert config_of(program, T_VERSIONING, FLAGS)["versioningConfiguration"] == {"status": "Enabled"}
