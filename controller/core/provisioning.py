@@ -95,6 +95,14 @@ class BucketRules:
     def expiry(self) -> Expiry:
         return expiry(self.days, versioned=self.versioned)
 
+    @property
+    def retained_on_destroy(self) -> bool:
+        """Evidence outlives the stack: ``pulumi destroy`` leaves these buckets, their
+        configuration and their KMS key in place (an Object-Locked bucket cannot be deleted
+        anyway, and a deleted key would make what it holds unreadable). The raw bucket is not
+        evidence: destroy empties and deletes it and schedules its key for deletion."""
+        return self.log_class is not LogClass.RAW_INVOCATION_LOGS
+
 
 @dataclass(frozen=True)
 class Expiry:

@@ -11,13 +11,24 @@ The bucket *policy* is the caller's: what it grants differs per log class.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from controller.core.provisioning import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, WORKFLOW_TAG, BucketRules
 
-__all__ = ["LogBucket", "create_log_bucket", "lifecycle_rules"]
+__all__ = ["KMS_DELETION_WINDOW_DAYS", "LogBucket", "create_log_bucket", "kept", "lifecycle_rules"]
+
+# If a key is ever deleted after all (retention removed by hand), AWS's longest window applies.
+KMS_DELETION_WINDOW_DAYS = 30
+
+
+def kept(rules: BucketRules, parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
+    """Options for a resource that keeps ``rules``' objects governed or readable (bucket,
+    configuration, bucket policy, KMS key): retained on ``pulumi destroy`` when the class is
+    evidence (``BucketRules.retained_on_destroy``)."""
+    return pulumi.ResourceOptions(parent=parent, retain_on_delete=rules.retained_on_destroy, **options)
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,14 @@ def create_log_bucket(
     access_log_bucket: pulumi.Input[str] | None,
     current_prefix: str | None = None,
 ) -> LogBucket:
-    opts = pulumi.ResourceOptions(parent=parent)
+    opts = kept(rules, parent)
     if (kms_key_arn is None) == (rules.sse_algorithm == SSE_KMS):
         raise ValueError(f"{name}: an {rules.sse_algorithm} bucket needs a KMS key iff aws:kms")
     bucket = aws.s3.Bucket(
         f"{name}-bucket",
         object_lock_enabled=rules.object_lock_mode is not None,
+        # Not evidence (the raw bucket): destroy may empty it. Evidence buckets are retained.
+        force_destroy=not rules.retained_on_destroy,
         tags={
             LOG_CLASS_TAG: rules.log_class.value,
             POSTURE_TAG: rules.posture,
@@ -78,7 +91,7 @@ def create_log_bucket(
         },
         opts=opts,
     )
-    on_bucket = pulumi.ResourceOptions(parent=parent, depends_on=[bucket])
+    on_bucket = kept(rules, parent, depends_on=[bucket])
     versioning = None
     if rules.versioned:
         versioning = aws.s3.BucketVersioning(
@@ -122,7 +135,7 @@ def create_log_bucket(
         f"{name}-lifecycle",
         bucket=bucket.id,
         rules=lifecycle_rules(rules, current_prefix=current_prefix),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=after_versioning),
+        opts=kept(rules, parent, depends_on=after_versioning),
     )
     object_lock = None
     if rules.object_lock_mode is not None:
@@ -131,7 +144,7 @@ def create_log_bucket(
             bucket=bucket.id,
             object_lock_enabled="Enabled",
             rule={"default_retention": {"days": rules.days, "mode": rules.object_lock_mode}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=after_versioning),
+            opts=kept(rules, parent, depends_on=after_versioning),
         )
     if access_log_bucket is not None:
         aws.s3.BucketLogging(

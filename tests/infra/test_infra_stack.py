@@ -473,3 +473,46 @@ def test_main_is_a_thin_caller(bundle, lambda_archive, monkeypatch):
     exported = get_root_resource().outputs
     assert {"retention", "buckets", "kms_keys", "gateway", "sso", "flag_store"} <= set(exported)
     assert len(MOCKS.resources) > 50
+
+
+# --- pulumi destroy ------------------------------------------------------------------------------
+
+
+def _retained(bundle, lambda_archive, monkeypatch) -> tuple[dict[str, bool], Any]:
+    """(logical name -> retain_on_delete) for every resource, and the run."""
+    import inspect
+
+    seen: dict[str, bool] = {}
+    real_init = pulumi.Resource.__init__
+    signature = inspect.signature(real_init)
+
+    def init(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        opts = bound.arguments.get("opts")
+        seen[bound.arguments["name"]] = bool(opts is not None and opts.retain_on_delete)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(pulumi.Resource, "__init__", init)
+    return seen, run_program(bundle, make_config(PROJECT, lambda_archive))
+
+
+def test_destroy_leaves_the_evidence_buckets_and_their_keys_in_place(bundle, lambda_archive, monkeypatch):
+    retained, run = _retained(bundle, lambda_archive, monkeypatch)
+    for prefix in (AUDIT, ACCESS, FLAGS):
+        bucket = bucket_id(run, prefix)
+        governing = [r.name for r in run.resources if r.inputs.get("bucket") == bucket]
+        assert {"lifecycle", "encryption", "policy"} <= {n.rsplit("-", 1)[-1] for n in governing}
+        for name in [f"{prefix}-bucket", *governing]:
+            assert retained[name], f"{name} would be deleted by pulumi destroy"
+        assert run.named(f"{prefix}-bucket").inputs["forceDestroy"] is False
+    for prefix in (AUDIT, FLAGS):
+        assert retained[f"{prefix}-key"], f"{prefix}-key: destroy would make the evidence unreadable"
+        assert run.named(f"{prefix}-key").inputs["deletionWindowInDays"] == 30
+
+
+def test_destroy_removes_the_raw_bucket_and_schedules_its_key_for_deletion(bundle, lambda_archive, monkeypatch):
+    retained, run = _retained(bundle, lambda_archive, monkeypatch)
+    assert not retained[f"{RAW}-bucket"] and not retained[f"{RAW}-key"]
+    assert run.named(f"{RAW}-bucket").inputs["forceDestroy"] is True  # not evidence: drained anyway
+    functions = [r.name for r in run.of_type(T_FUNCTION)]
+    assert functions and not [n for n in functions if retained[n]]  # only evidence is kept
