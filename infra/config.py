@@ -161,6 +161,7 @@ def problems(config: StackConfig, workflow: Workflow) -> list[str]:
                 "remove the key to look it up"
             )
     found.extend(derive.retention_problems(workflow))
+    found.extend(derive.guardrail_problems(workflow))
     found.extend(_archive_problems(config))
     return found
 

@@ -40,6 +40,7 @@ __all__ = [
     "foundation_model_arn",
     "guardrail_arn",
     "guardrail_identifier",
+    "guardrail_problems",
     "is_guardrail_arn",
     "model_arns",
     "retention_outputs",
@@ -211,6 +212,44 @@ def model_arns(workflow: Workflow) -> tuple[str, ...]:
     """The sanctioned models (``surface.models``) as foundation-model ARNs, in bundle order."""
     region = _bedrock_region(workflow)
     return tuple(foundation_model_arn(region, m.id) for m in workflow.surface.models)
+
+
+# Bedrock's own patterns (API reference: GuardrailConfiguration / GuardrailSummary).
+GUARDRAIL_ARN = re.compile(r"arn:aws(-[^:]+)?:bedrock:(?P<region>[a-z0-9-]{1,20}):[0-9]{12}:guardrail/[a-z0-9]+")
+GUARDRAIL_VERSION = re.compile(r"[1-9][0-9]{0,7}|DRAFT")
+
+
+def guardrail_problems(workflow: Workflow) -> list[str]:
+    """Why the bundle's guardrail cannot be enforced as written (empty when it can).
+
+    The gateway sends ``surface.guardrail.id`` as Converse's ``guardrailIdentifier`` and its
+    version as ``guardrailVersion``; IAM's ``bedrock:GuardrailIdentifier`` condition (on the
+    gateway role and the permission set) compares ``<guardrail ARN>:<version>``. So the id must
+    be the guardrail's full ARN -- a bare id would be sent as-is and never equal the condition --
+    and both must match Bedrock's patterns, or every call is refused.
+    """
+    guardrail = workflow.surface.guardrail
+    if guardrail is None:
+        return []
+    found = []
+    match = GUARDRAIL_ARN.fullmatch(guardrail.id)
+    if match is None:
+        found.append(
+            f"surface.guardrail.id {guardrail.id!r} is not a Bedrock guardrail ARN "
+            "(arn:aws:bedrock:<region>:<account>:guardrail/<id>, the id lowercase letters and digits): "
+            "the gateway sends it as guardrailIdentifier and IAM compares <ARN>:<version>"
+        )
+    elif match["region"] != workflow.surface.endpoint.region:
+        found.append(
+            f"surface.guardrail.id is in {match['region']!r} but surface.endpoint.region is "
+            f"{workflow.surface.endpoint.region!r}; a guardrail applies in its own region only"
+        )
+    if GUARDRAIL_VERSION.fullmatch(guardrail.version) is None:
+        found.append(
+            f"surface.guardrail.version {guardrail.version!r} is not a Bedrock guardrail version "
+            "(a number from 1, or DRAFT)"
+        )
+    return found
 
 
 def guardrail_arn(workflow: Workflow, account_id: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -283,7 +284,7 @@ def test_gateway_role_may_invoke_only_the_sanctioned_models_through_the_guardrai
     assert allow["Condition"] == {"StringEquals": {"bedrock:GuardrailIdentifier": ident}}
     assert st["DenyModelsWithoutGuardrail"]["Effect"] == "Deny"
     assert st["ApplySanctionedGuardrail"]["Resource"] == [guardrail]
-    assert ident == f"arn:aws:bedrock:{REGION}:{ACCOUNT}:guardrail/{bundle.workflow.surface.guardrail.id}:1"
+    assert ident == f"{bundle.workflow.surface.guardrail.id}:1"
 
 
 def test_gateway_function_gets_the_controller_lambda_contract(program):
@@ -516,3 +517,33 @@ def test_destroy_removes_the_raw_bucket_and_schedules_its_key_for_deletion(bundl
     assert run.named(f"{RAW}-bucket").inputs["forceDestroy"] is True  # not evidence: drained anyway
     functions = [r.name for r in run.of_type(T_FUNCTION)]
     assert functions and not [n for n in functions if retained[n]]  # only evidence is kept
+
+
+@pytest.mark.parametrize("policy", [f"{WF}-gateway-policy", f"{WF}-sso-model-access"])
+def test_the_gateway_sends_exactly_the_guardrail_the_iam_condition_compares(program, bundle, policy):
+    """Converse's guardrailIdentifier + ":" + guardrailVersion is what bedrock:GuardrailIdentifier
+    holds; the program's condition must be that string, or IAM refuses every call."""
+    import boto3
+
+    from controller.models.base import ModelRequest
+    from controller.models.bedrock import BedrockAdapter
+
+    wf = bundle.workflow
+    adapter = BedrockAdapter(region=REGION, guardrail=wf.surface.guardrail,
+                             session=boto3.Session(aws_access_key_id="x", aws_secret_access_key="x"))  # fmt: skip
+    sent = adapter.converse_arguments(ModelRequest(model_id=wf.surface.default_model, system="s", prompt="p"))
+    config = sent["guardrailConfig"]
+    doc = program.named(policy).inputs.get("policy") or program.named(policy).inputs["inlinePolicy"]
+    condition = statements(doc)["InvokeSanctionedModelsThroughGuardrail"]["Condition"]["StringEquals"]
+    assert f"{config['guardrailIdentifier']}:{config['guardrailVersion']}" == condition["bedrock:GuardrailIdentifier"]
+    assert derive.GUARDRAIL_ARN.fullmatch(config["guardrailIdentifier"])
+
+
+def test_a_bundle_whose_guardrail_bedrock_would_refuse_fails_before_any_resource(bundle, lambda_archive):
+    from controller.bundle.models import Guardrail
+
+    surface = bundle.workflow.surface.model_copy(update={"guardrail": Guardrail(id="gr-docs-qa-0001", version="1")})
+    broken = dataclasses.replace(bundle, workflow=bundle.workflow.model_copy(update={"surface": surface}))
+    with pytest.raises(InvalidStackConfig, match="is not a Bedrock guardrail ARN"):
+        run_program(broken, make_config(PROJECT, lambda_archive))
+    assert MOCKS.resources == []
