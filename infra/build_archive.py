@@ -6,6 +6,7 @@ the project layout, so the handlers' paths are the same locally and in Lambda::
     infra/__init__.py, infra/handlers/*.py      the thin entry points
     controller/**                               the project's package (no tests, no caches)
     workflows/<id>/**                           each bundle (workflow.yaml, prompts, golden, corpus)
+    infra/dev-bundle/<id>/**                    the dev stack's copies (Pulumi.dev.yaml names one)
     flags/<id>.flagd.json, runbooks/*.md        the files each bundle references
     ARCHIVE_MANIFEST.json                       every file's sha256 (for auditors and diffs)
     <dependencies>                              from infra/lambda-requirements.txt
@@ -36,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from controller.errors import RolloutError
 
-__all__ = ["build_archive", "collect_project_files", "main", "pip_command"]
+__all__ = ["build_archive", "collect_project_files", "default_bundles", "main", "pip_command"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = PROJECT_ROOT / "infra" / "lambda-requirements.txt"
@@ -145,6 +146,13 @@ def _write(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     zf.writestr(info, data)
 
 
+def default_bundles(root: Path = PROJECT_ROOT) -> list[Path]:
+    """Every bundle under ``workflows/``, and the example dev stack's copies under ``infra/dev-bundle/``."""
+    found = [p.parent for pattern in ("workflows/*/workflow.yaml", "infra/dev-bundle/*/workflow.yaml")
+             for p in root.glob(pattern)]  # fmt: skip
+    return sorted(found)
+
+
 def build_archive(
     out: Path,
     *,
@@ -154,7 +162,7 @@ def build_archive(
     requirements: Path = REQUIREMENTS,
 ) -> dict[str, str]:
     """Write the archive to ``out``; return its manifest (archive name -> sha256)."""
-    bundle_dirs = list(bundles) if bundles else sorted(p.parent for p in (root / "workflows").glob("*/workflow.yaml"))
+    bundle_dirs = list(bundles) if bundles else default_bundles(root)
     if not bundle_dirs:
         raise ArchiveError(f"no workflow bundle under {root / 'workflows'}")
     files = {name: path.read_bytes() for name, path in collect_project_files(root, bundle_dirs).items()}

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from controller.bundle.models import EndpointKind, Workflow
+from controller.core import provisioning as derive
 
 __all__ = ["InvalidStackConfig", "StackConfig", "check", "problems"]
 
@@ -159,6 +160,8 @@ def problems(config: StackConfig, workflow: Workflow) -> list[str]:
                 f"ai-rollout:{key} is still the placeholder {value!r}; set the real value or "
                 "remove the key to look it up"
             )
+    found.extend(derive.retention_problems(workflow))
+    found.extend(derive.guardrail_problems(workflow))
     found.extend(_archive_problems(config))
     return found
 

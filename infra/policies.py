@@ -262,6 +262,15 @@ def model_access_statements(
     ]
 
 
+def _list_flag_store(flag_store_arn: str) -> dict[str, Any]:
+    """ListBucket on the flag store, unconditioned: without it S3 answers a GET of a missing key
+    with 403 AccessDenied instead of 404 NoSuchKey, and a fresh stack (no state, no flag
+    document yet) looks unreadable instead of empty. A ``s3:prefix`` condition would not help:
+    a GET carries no ``s3:prefix``, so the condition never matches. The bucket holds only this
+    workflow's control plane, so listing it reveals nothing the role cannot already read."""
+    return _statement("ListFlagStore", ["s3:ListBucket"], [flag_store_arn])
+
+
 def redaction_role_policy(
     *,
     raw_bucket_arn: str,
@@ -310,6 +319,7 @@ def gateway_role_policy(
     return _document(
         [
             *model_access_statements(model_arns, guardrail_arn, guardrail_identifier),
+            _list_flag_store(flag_store_arn),
             _statement(
                 "ReadFlagsAndReleases",
                 ["s3:GetObject"],
@@ -337,12 +347,7 @@ def reconcile_role_policy(
     """Read and conditionally rewrite state, flags and the control-plane audit chain."""
     return _document(
         [
-            _statement(
-                "ListControlPlane",
-                ["s3:ListBucket"],
-                [flag_store_arn],
-                condition={"StringLike": {"s3:prefix": [f"{store_prefix}/*"]}},
-            ),
+            _list_flag_store(flag_store_arn),
             _statement(
                 "ReadWriteControlPlane",
                 ["s3:GetObject", "s3:PutObject"],

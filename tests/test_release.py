@@ -61,7 +61,7 @@ def test_the_model_choice_is_part_of_the_release(project: Path) -> None:
         "adapter": "bedrock",
         "id": "anthropic.claude-3-5-sonnet-20240620-v1:0",
         "region": "eu-west-1",
-        "guardrail": {"id": "gr-docs-qa-0001", "version": "1"},
+        "guardrail": {"id": "arn:aws:bedrock:eu-west-1:123456789012:guardrail/northwinddocsqa1", "version": "1"},
     }
 
 
@@ -70,7 +70,7 @@ def test_bedrock_adapter_carries_the_guardrail(project: Path) -> None:
     bundle = load_bundle(project)
     digest, _ = create_release(store, bundle, model_choice(bundle.workflow))
     adapter = make_model_adapter(load_release(store, digest), None)
-    assert "gr-docs-qa-0001" in json.dumps(adapter.converse_arguments(_request()), default=str)
+    assert "guardrail/northwinddocsqa1" in json.dumps(adapter.converse_arguments(_request()), default=str)
 
 
 def _request():

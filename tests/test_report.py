@@ -212,7 +212,8 @@ def test_a_wrong_retention_fails_naming_both_values(complete: tuple[Path, Path])
     assert statuses(doc) == {1: "PASS", 2: "PASS", 3: "FAIL", 4: "PASS", 5: "PASS"}
     why = item(doc, 3)["rationale"]
     assert (
-        "lifecycle expires current versions after 30 days; the bundle's posture sec-log-audit requires 400 days" in why
+        "lifecycle expires current versions after 30 days; the bundle's posture sec-log-audit requires 399 days "
+        "(400 in total)" in why
     )
     assert "Object Lock default retention 30 days; the bundle's posture sec-log-audit requires 400 days" in why
     assert "control_plane" not in why  # only the wrong bucket is named
@@ -324,7 +325,8 @@ def test_the_stack_export_fixture_matches_the_programs_expected_values() -> None
         rule = rules[derive.LogClass(log_class)]
         assert (want.posture, want.days, want.object_lock_mode) == (rule.posture, rule.days, rule.object_lock_mode)
         (bucket,) = prov.buckets_of(log_class, workflow.id)
-        assert bucket.current_days == (rule.days,) and bucket.noncurrent_days == (rule.days,)
+        assert bucket.current_days == (rule.expiry.current_days,)
+        assert bucket.noncurrent_days == ((rule.expiry.noncurrent_days,) if rule.versioned else ())
         assert (bucket.lock_mode, bucket.lock_days) == (
             (rule.object_lock_mode, rule.days) if rule.object_lock_mode else (None, None)
         )

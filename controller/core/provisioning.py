@@ -24,6 +24,7 @@ from typing import Any
 from controller.bundle.models import Workflow
 
 __all__ = [
+    "ABORT_INCOMPLETE_MULTIPART_DAYS",
     "CLOUDWATCH_RETENTION_DAYS",
     "LOG_CLASS_TAG",
     "POSTURE_TAG",
@@ -31,15 +32,19 @@ __all__ = [
     "SSE_S3",
     "WORKFLOW_TAG",
     "BucketRules",
+    "Expiry",
     "LogClass",
     "bucket_rules",
+    "expiry",
     "cloudwatch_retention_days",
     "foundation_model_arn",
     "guardrail_arn",
     "guardrail_identifier",
+    "guardrail_problems",
     "is_guardrail_arn",
     "model_arns",
     "retention_outputs",
+    "retention_problems",
 ]
 
 LOG_CLASS_TAG = "ai-rollout:log-class"
@@ -54,6 +59,10 @@ CLOUDWATCH_RETENTION_DAYS = (
 
 SSE_KMS = "aws:kms"
 SSE_S3 = "AES256"
+
+# Incomplete multipart uploads (never evidence: a part is not an object) are cleaned up after a
+# day; the writers (Lambdas, the CLI) put small objects in one request.
+ABORT_INCOMPLETE_MULTIPART_DAYS = 1
 
 
 class LogClass(StrEnum):
@@ -73,18 +82,72 @@ class BucketRules:
     source: str
     """The standard the posture cites (e.g. an ISS section): what an auditor checks against."""
     days: int
-    """Expiry of current and noncurrent object versions, and the Object Lock default retention."""
+    """How long an object lives in total (``expiry``), and the Object Lock default retention."""
     object_lock_mode: str | None
     """``GOVERNANCE`` / ``COMPLIANCE`` as S3 spells it, or None when the bucket is not locked."""
     sse_algorithm: str
     """``aws:kms`` (a dedicated customer-managed key) or ``AES256`` (access-log buckets only)."""
+    versioned: bool = True
+    """Whether the bucket keeps object versions. The raw bucket does not: it is drained as
+    objects land, holds nothing an auditor needs, and a versioned bucket cannot keep an object
+    for exactly one day (a current version lives at least a day, then its noncurrent one another)."""
+
+    @property
+    def expiry(self) -> Expiry:
+        return expiry(self.days, versioned=self.versioned)
+
+    @property
+    def retained_on_destroy(self) -> bool:
+        """Evidence outlives the stack: ``pulumi destroy`` leaves these buckets, their
+        configuration and their KMS key in place (an Object-Locked bucket cannot be deleted
+        anyway, and a deleted key would make what it holds unreadable). The raw bucket is not
+        evidence: destroy empties and deletes it and schedules its key for deletion."""
+        return self.log_class is not LogClass.RAW_INVOCATION_LOGS
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """Lifecycle days under which an object lives exactly the posture's days in total.
+
+    In a versioned bucket, expiring the current version only hides it behind a delete marker;
+    the data lives on as a noncurrent version until ``noncurrent_days`` later. So the posture is
+    split: current versions expire a day early and noncurrent ones a day after that. Object Lock
+    (default retention = the posture's days from creation) keeps every version at least that
+    long anyway, so nothing goes early; an overwritten version in an unlocked bucket goes a day
+    after it was overwritten.
+    """
+
+    current_days: int
+    """``Expiration.Days`` of current versions."""
+    noncurrent_days: int | None
+    """``NoncurrentVersionExpiration.NoncurrentDays``; None in an unversioned bucket."""
+    abort_multipart_days: int = ABORT_INCOMPLETE_MULTIPART_DAYS
+    """``AbortIncompleteMultipartUpload.DaysAfterInitiation``."""
+
+    @property
+    def total_days(self) -> int:
+        return self.current_days + (self.noncurrent_days or 0)
+
+
+def expiry(days: int, *, versioned: bool) -> Expiry:
+    """The lifecycle that keeps an object ``days`` days in total (see ``Expiry``)."""
+    if days < 1:
+        raise ValueError(f"retention must be at least one day, got {days}")
+    if not versioned:
+        return Expiry(current_days=days, noncurrent_days=None)
+    if days < 2:
+        raise ValueError(
+            f"a versioned bucket keeps an object at least 2 days (1 current + 1 noncurrent); "
+            f"the posture says {days}"
+        )
+    return Expiry(current_days=days - 1, noncurrent_days=1)
 
 
 def bucket_rules(workflow: Workflow) -> dict[LogClass, BucketRules]:
     """The rules for every log class, from ``workflow.logging.retention``."""
     retention = workflow.logging.retention
 
-    def rules(log_class: LogClass, which: Any, *, lock: bool, sse: str) -> BucketRules:
+    def rules(log_class: LogClass, which: Any, *, lock: bool, sse: str, versioned: bool = True) -> BucketRules:
         posture = retention.posture(which)
         mode = posture.object_lock_mode.upper() if lock and posture.object_lock_mode else None
         return BucketRules(
@@ -94,18 +157,33 @@ def bucket_rules(workflow: Workflow) -> dict[LogClass, BucketRules]:
             days=posture.days,
             object_lock_mode=mode,
             sse_algorithm=sse,
+            versioned=versioned,
         )
 
     return {
         LogClass.AUDIT_LOG: rules(LogClass.AUDIT_LOG, "audit_log", lock=True, sse=SSE_KMS),
-        # Drained (deleted) right after redaction, so it cannot be locked; its posture is short.
+        # Drained (deleted) right after redaction, so neither locked nor versioned; short posture.
         LogClass.RAW_INVOCATION_LOGS: rules(
-            LogClass.RAW_INVOCATION_LOGS, "raw_invocation_logs", lock=False, sse=SSE_KMS
+            LogClass.RAW_INVOCATION_LOGS, "raw_invocation_logs", lock=False, sse=SSE_KMS, versioned=False
         ),
         LogClass.CONTROL_PLANE: rules(LogClass.CONTROL_PLANE, "control_plane", lock=True, sse=SSE_KMS),
         # S3 server access logging delivers only to SSE-S3 buckets without default retention.
         LogClass.S3_ACCESS_LOGS: rules(LogClass.S3_ACCESS_LOGS, "audit_log", lock=False, sse=SSE_S3),
     }
+
+
+def retention_problems(workflow: Workflow) -> list[str]:
+    """Every posture the buckets cannot keep exactly (a versioned class with a one-day posture)."""
+    found = []
+    for rules in bucket_rules(workflow).values():
+        try:
+            rules.expiry  # noqa: B018 -- computing it is the check
+        except ValueError as exc:
+            found.append(
+                f"logging.retention.postures.{rules.posture} ({rules.log_class.value} buckets are "
+                f"versioned): {exc}"
+            )
+    return found
 
 
 def cloudwatch_retention_days(days: int) -> int:
@@ -134,6 +212,44 @@ def model_arns(workflow: Workflow) -> tuple[str, ...]:
     """The sanctioned models (``surface.models``) as foundation-model ARNs, in bundle order."""
     region = _bedrock_region(workflow)
     return tuple(foundation_model_arn(region, m.id) for m in workflow.surface.models)
+
+
+# Bedrock's own patterns (API reference: GuardrailConfiguration / GuardrailSummary).
+GUARDRAIL_ARN = re.compile(r"arn:aws(-[^:]+)?:bedrock:(?P<region>[a-z0-9-]{1,20}):[0-9]{12}:guardrail/[a-z0-9]+")
+GUARDRAIL_VERSION = re.compile(r"[1-9][0-9]{0,7}|DRAFT")
+
+
+def guardrail_problems(workflow: Workflow) -> list[str]:
+    """Why the bundle's guardrail cannot be enforced as written (empty when it can).
+
+    The gateway sends ``surface.guardrail.id`` as Converse's ``guardrailIdentifier`` and its
+    version as ``guardrailVersion``; IAM's ``bedrock:GuardrailIdentifier`` condition (on the
+    gateway role and the permission set) compares ``<guardrail ARN>:<version>``. So the id must
+    be the guardrail's full ARN -- a bare id would be sent as-is and never equal the condition --
+    and both must match Bedrock's patterns, or every call is refused.
+    """
+    guardrail = workflow.surface.guardrail
+    if guardrail is None:
+        return []
+    found = []
+    match = GUARDRAIL_ARN.fullmatch(guardrail.id)
+    if match is None:
+        found.append(
+            f"surface.guardrail.id {guardrail.id!r} is not a Bedrock guardrail ARN "
+            "(arn:aws:bedrock:<region>:<account>:guardrail/<id>, the id lowercase letters and digits): "
+            "the gateway sends it as guardrailIdentifier and IAM compares <ARN>:<version>"
+        )
+    elif match["region"] != workflow.surface.endpoint.region:
+        found.append(
+            f"surface.guardrail.id is in {match['region']!r} but surface.endpoint.region is "
+            f"{workflow.surface.endpoint.region!r}; a guardrail applies in its own region only"
+        )
+    if GUARDRAIL_VERSION.fullmatch(guardrail.version) is None:
+        found.append(
+            f"surface.guardrail.version {guardrail.version!r} is not a Bedrock guardrail version "
+            "(a number from 1, or DRAFT)"
+        )
+    return found
 
 
 def guardrail_arn(workflow: Workflow, account_id: str) -> str | None:
@@ -179,6 +295,12 @@ def retention_outputs(workflow: Workflow) -> dict[str, dict[str, Any]]:
             "days": rules.days,
             "object_lock_mode": rules.object_lock_mode,
             "encryption": rules.sse_algorithm,
+            "versioned": rules.versioned,
+            "lifecycle": {
+                "current_days": rules.expiry.current_days,
+                "noncurrent_days": rules.expiry.noncurrent_days,
+                "abort_multipart_days": rules.expiry.abort_multipart_days,
+            },
         }
         for rules in bucket_rules(workflow).values()
     }

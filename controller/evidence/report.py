@@ -564,7 +564,7 @@ def read_stack_export(doc: Any, *, source: str = "stack export", sha256: str = "
     )
 
 
-# --- what the bundle says must be provisioned (mirrors infra.derive; a test keeps them equal) ---
+# --- what the bundle says must be provisioned (controller.core.provisioning, the program's copy) ---
 
 
 @dataclass(frozen=True)
@@ -572,23 +572,26 @@ class ExpectedBucket:
     log_class: str
     posture: str
     days: int
+    """How long an object lives in total (current + noncurrent expiry) and the Object Lock days."""
     object_lock_mode: str | None  # as S3 spells it: GOVERNANCE | COMPLIANCE
+    current_days: int = 0
+    """Lifecycle expiry of current versions (``provisioning.Expiry``)."""
+    noncurrent_days: int | None = None
+    """Lifecycle expiry of noncurrent versions; None: the bucket is not versioned."""
+    versioned: bool = True
 
 
 def expected_buckets(workflow: Any) -> dict[str, ExpectedBucket]:
-    """Per log class the program creates from the bundle: posture, days, Object Lock mode."""
-    retention = workflow.logging.retention
+    """Per log class the program creates from the bundle: posture, days, lifecycle, Object Lock."""
+    from controller.core import provisioning
 
-    def rule(log_class: str, which: str, lock: bool) -> ExpectedBucket:
-        posture = retention.posture(which)
-        mode = posture.object_lock_mode.upper() if lock and posture.object_lock_mode else None
-        return ExpectedBucket(log_class, getattr(retention, which), posture.days, mode)
+    def rule(log_class: str) -> ExpectedBucket:
+        r = provisioning.bucket_rules(workflow)[provisioning.LogClass(log_class)]
+        exp = r.expiry
+        return ExpectedBucket(log_class, r.posture, r.days, r.object_lock_mode,
+                              exp.current_days, exp.noncurrent_days, r.versioned)  # fmt: skip
 
-    return {
-        "audit_log": rule("audit_log", "audit_log", True),
-        "control_plane": rule("control_plane", "control_plane", True),
-        "raw_invocation_logs": rule("raw_invocation_logs", "raw_invocation_logs", False),
-    }
+    return {c: rule(c) for c in ("audit_log", "control_plane", "raw_invocation_logs")}
 
 
 def _sanctioned_arns(workflow: Any) -> set[str]:
@@ -1047,15 +1050,20 @@ def _bucket_check(prov: Provisioned, want: ExpectedBucket, workflow: str) -> Che
         if not b.lifecycle:
             problems.append(f"{where} has no lifecycle configuration; {rule} expiry after {want.days} days")
         else:
-            if not b.current_days or any(d != want.days for d in b.current_days):
+            total = f" ({want.days} in total)" if want.noncurrent_days is not None else ""
+            if not b.current_days or any(d != want.current_days for d in b.current_days):
                 got = ", ".join(map(str, b.current_days)) or "never"
                 problems.append(
-                    f"{where}: lifecycle expires current versions after {got} days; {rule} {want.days} days"
+                    f"{where}: lifecycle expires current versions after {got} days; {rule} "
+                    f"{want.current_days} days{total}"
                 )
-            if not b.noncurrent_days or any(d != want.days for d in b.noncurrent_days):
+            if want.noncurrent_days is not None and (
+                not b.noncurrent_days or any(d != want.noncurrent_days for d in b.noncurrent_days)
+            ):
                 got = ", ".join(map(str, b.noncurrent_days)) or "never"
                 problems.append(
-                    f"{where}: lifecycle expires noncurrent versions after {got} days; {rule} {want.days} days"
+                    f"{where}: lifecycle expires noncurrent versions after {got} days; {rule} "
+                    f"{want.noncurrent_days}{total}"
                 )
         if want.object_lock_mode is not None:
             if b.object_lock_enabled is not True:
@@ -1075,16 +1083,20 @@ def _bucket_check(prov: Provisioned, want: ExpectedBucket, workflow: str) -> Che
                 f"{where}: default encryption {b.sse_algorithm or 'none'} "
                 f"(key {b.kms_key or 'none'}); SSE-KMS with the bucket's own key is required"
             )
-        if b.versioning != "Enabled":
+        if want.versioned and b.versioning != "Enabled":
             problems.append(f"{where}: versioning {b.versioning or 'not configured'}; Enabled is required")
+        if not want.versioned and b.versioning == "Enabled":
+            problems.append(f"{where}: versioning Enabled keeps drained objects a day past the posture; must be off")
     if problems:
         return _fail(STACK, "; ".join(problems) + ".")
     b = found[0]
     lock = f", Object Lock {b.lock_mode} {b.lock_days} days" if want.object_lock_mode else ", no Object Lock (drained)"
+    split = (f"current {want.current_days} + noncurrent {want.noncurrent_days}, versioning Enabled"
+             if want.noncurrent_days is not None else "unversioned")  # fmt: skip
     return _pass(
         STACK,
-        f"{label} bucket {b.name}: lifecycle {_plural(want.days, 'day')} (current and noncurrent){lock}, "
-        f"SSE-KMS ({b.kms_key}), versioning Enabled: as posture {want.posture} says.",
+        f"{label} bucket {b.name}: lifecycle {_plural(want.days, 'day')} in total ({split}){lock}, "
+        f"SSE-KMS ({b.kms_key}): as posture {want.posture} says.",
     )
 
 

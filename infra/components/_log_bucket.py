@@ -1,22 +1,34 @@
 """The hardened S3 bucket every log class shares (a helper, not a component of its own).
 
 Children are created under the calling component (``parent``) and named ``f"{name}-..."``:
-the bucket (Object Lock enabled at creation when the rules lock it), versioning, default
-encryption, public access block, BucketOwnerEnforced ownership, lifecycle expiry of current
-and noncurrent versions, the Object Lock default retention, and server access logging.
+the bucket (Object Lock enabled at creation when the rules lock it), versioning (unless the
+class is drained, not kept), default encryption, public access block, BucketOwnerEnforced
+ownership, lifecycle expiry that keeps each object exactly the posture's days in total, the
+Object Lock default retention, and server access logging.
 The bucket *policy* is the caller's: what it grants differs per log class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from controller.core.provisioning import LOG_CLASS_TAG, POSTURE_TAG, SSE_KMS, WORKFLOW_TAG, BucketRules
 
-__all__ = ["LogBucket", "create_log_bucket", "lifecycle_rules"]
+__all__ = ["KMS_DELETION_WINDOW_DAYS", "LogBucket", "create_log_bucket", "kept", "lifecycle_rules"]
+
+# If a key is ever deleted after all (retention removed by hand), AWS's longest window applies.
+KMS_DELETION_WINDOW_DAYS = 30
+
+
+def kept(rules: BucketRules, parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
+    """Options for a resource that keeps ``rules``' objects governed or readable (bucket,
+    configuration, bucket policy, KMS key): retained on ``pulumi destroy`` when the class is
+    evidence (``BucketRules.retained_on_destroy``)."""
+    return pulumi.ResourceOptions(parent=parent, retain_on_delete=rules.retained_on_destroy, **options)
 
 
 @dataclass(frozen=True)
@@ -28,24 +40,30 @@ class LogBucket:
 
 
 def lifecycle_rules(rules: BucketRules, *, current_prefix: str | None = None) -> list[dict]:
-    """Expire current versions (under ``current_prefix`` only, when given) and noncurrent ones
-    after the posture's days; Object Lock keeps both until their retention ends anyway."""
+    """Expire objects so each lives exactly the posture's days in total (``rules.expiry``):
+    current versions (under ``current_prefix`` only, when given), then noncurrent ones; abort
+    incomplete multipart uploads after a day. Object Lock keeps every version until its
+    retention ends anyway, so nothing goes before the posture's days."""
+    exp = rules.expiry
     current_filter = {"prefix": current_prefix} if current_prefix else {}
-    return [
+    out: list[dict] = [
         {
             "id": f"expire-current-{rules.posture}",
             "status": "Enabled",
             "filter": current_filter,
-            "expiration": {"days": rules.days},
-        },
-        {
-            "id": f"expire-noncurrent-{rules.posture}",
-            "status": "Enabled",
-            "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": rules.days},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": rules.days},
+            "expiration": {"days": exp.current_days},
         },
     ]
+    cleanup: dict = {
+        "id": f"expire-noncurrent-{rules.posture}" if exp.noncurrent_days else "abort-incomplete-uploads",
+        "status": "Enabled",
+        "filter": {},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": exp.abort_multipart_days},
+    }
+    if exp.noncurrent_days is not None:
+        cleanup["noncurrent_version_expiration"] = {"noncurrent_days": exp.noncurrent_days}
+    out.append(cleanup)
+    return out
 
 
 def create_log_bucket(
@@ -58,12 +76,14 @@ def create_log_bucket(
     access_log_bucket: pulumi.Input[str] | None,
     current_prefix: str | None = None,
 ) -> LogBucket:
-    opts = pulumi.ResourceOptions(parent=parent)
+    opts = kept(rules, parent)
     if (kms_key_arn is None) == (rules.sse_algorithm == SSE_KMS):
         raise ValueError(f"{name}: an {rules.sse_algorithm} bucket needs a KMS key iff aws:kms")
     bucket = aws.s3.Bucket(
         f"{name}-bucket",
         object_lock_enabled=rules.object_lock_mode is not None,
+        # Not evidence (the raw bucket): destroy may empty it. Evidence buckets are retained.
+        force_destroy=not rules.retained_on_destroy,
         tags={
             LOG_CLASS_TAG: rules.log_class.value,
             POSTURE_TAG: rules.posture,
@@ -71,13 +91,16 @@ def create_log_bucket(
         },
         opts=opts,
     )
-    on_bucket = pulumi.ResourceOptions(parent=parent, depends_on=[bucket])
-    versioning = aws.s3.BucketVersioning(
-        f"{name}-versioning",
-        bucket=bucket.id,
-        versioning_configuration={"status": "Enabled"},
-        opts=on_bucket,
-    )
+    on_bucket = kept(rules, parent, depends_on=[bucket])
+    versioning = None
+    if rules.versioned:
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=on_bucket,
+        )
+    after_versioning = [versioning] if versioning is not None else [bucket]
     by_default: dict = {"sse_algorithm": rules.sse_algorithm}
     if kms_key_arn is not None:
         by_default["kms_master_key_id"] = kms_key_arn
@@ -112,7 +135,7 @@ def create_log_bucket(
         f"{name}-lifecycle",
         bucket=bucket.id,
         rules=lifecycle_rules(rules, current_prefix=current_prefix),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+        opts=kept(rules, parent, depends_on=after_versioning),
     )
     object_lock = None
     if rules.object_lock_mode is not None:
@@ -121,7 +144,7 @@ def create_log_bucket(
             bucket=bucket.id,
             object_lock_enabled="Enabled",
             rule={"default_retention": {"days": rules.days, "mode": rules.object_lock_mode}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+            opts=kept(rules, parent, depends_on=after_versioning),
         )
     if access_log_bucket is not None:
         aws.s3.BucketLogging(

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from controller.core.provisioning import BucketRules
 from infra import policies
-from infra.components._log_bucket import create_log_bucket
+from infra.components._log_bucket import KMS_DELETION_WINDOW_DAYS, create_log_bucket, kept
 
 __all__ = ["AuditLogBucket", "AuditLogBucketArgs"]
 
@@ -43,7 +43,6 @@ class AuditLogBucket(pulumi.ComponentResource):
         self, name: str, args: AuditLogBucketArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("ai-rollout:infra:AuditLogBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         access = create_log_bucket(
             f"{name}-access-logs",
@@ -59,15 +58,16 @@ class AuditLogBucket(pulumi.ComponentResource):
             policy=pulumi.Output.all(access.bucket.arn, args.account_id).apply(
                 lambda a: policies.access_log_bucket_policy(*a)
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.public_access_block]),
+            opts=kept(args.access_log_rules, self, depends_on=[access.public_access_block]),
         )
 
         key = aws.kms.Key(
             f"{name}-key",
             description=f"ai-rollout {args.workflow_id}: audit log bucket encryption",
             enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
             policy=pulumi.Output.from_input(args.account_id).apply(policies.kms_key_policy),
-            opts=child,
+            opts=kept(args.rules, self),
         )
         audit = create_log_bucket(
             name,
@@ -83,7 +83,7 @@ class AuditLogBucket(pulumi.ComponentResource):
             policy=pulumi.Output.all(audit.bucket.arn, key.arn).apply(
                 lambda a: policies.audit_bucket_policy(*a)
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[audit.public_access_block]),
+            opts=kept(args.rules, self, depends_on=[audit.public_access_block]),
         )
 
         self.bucket_name = audit.bucket.id

@@ -24,7 +24,7 @@ import pulumi_aws as aws
 
 from controller.core.provisioning import BucketRules
 from infra import policies
-from infra.components._log_bucket import create_log_bucket
+from infra.components._log_bucket import KMS_DELETION_WINDOW_DAYS, create_log_bucket, kept
 
 __all__ = ["FlagStore", "FlagStoreArgs"]
 
@@ -59,8 +59,9 @@ class FlagStore(pulumi.ComponentResource):
             f"{name}-key",
             description=f"ai-rollout {args.workflow_id}: flags and control-plane state",
             enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
             policy=pulumi.Output.from_input(args.account_id).apply(policies.kms_key_policy),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=kept(args.rules, self),
         )
         store = create_log_bucket(
             name,
@@ -77,7 +78,7 @@ class FlagStore(pulumi.ComponentResource):
             policy=pulumi.Output.all(store.bucket.arn, key.arn).apply(
                 lambda a: policies.flag_store_bucket_policy(*a)
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[store.public_access_block]),
+            opts=kept(args.rules, self, depends_on=[store.public_access_block]),
         )
 
         self.bucket_name = store.bucket.id

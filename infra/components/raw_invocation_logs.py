@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from controller.core.provisioning import BucketRules
 from infra import policies
-from infra.components._log_bucket import create_log_bucket
+from infra.components._log_bucket import KMS_DELETION_WINDOW_DAYS, create_log_bucket
 
 __all__ = ["RawInvocationLogs", "RawInvocationLogsArgs"]
 
@@ -55,6 +55,7 @@ class RawInvocationLogs(pulumi.ComponentResource):
             f"{name}-key",
             description=f"ai-rollout {args.workflow_id}: raw Bedrock invocation logs",
             enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: policies.kms_key_policy(account, bedrock_region=args.region)
             ),

@@ -16,9 +16,10 @@ Policies (all mandatory):
 
     buckets-classified                  every bucket declares its log class and posture
     log-buckets-kms-encrypted           default encryption as the class requires (SSE-KMS + key)
-    log-buckets-versioned               versioning Enabled
+    log-buckets-versioned               versioning Enabled (off for the drained raw bucket)
     log-buckets-object-locked           Object Lock enabled, default retention = posture mode/days
-    log-buckets-retention               lifecycle expiry of current + noncurrent = posture days
+    log-buckets-retention               lifecycle: total life = posture days, no fixed dates,
+                                        incomplete uploads aborted within a day
     log-buckets-public-access-blocked   all four public-access-block switches on
     log-buckets-tls-only                bucket policy denies aws:SecureTransport = false
     function-roles-no-wildcards         no wildcard actions/resources, no managed policies
@@ -225,10 +226,13 @@ def _kms_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | N
 
 
 def _versioned_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | None:
-    for config in configs:
-        if (config.props.get("versioningConfiguration") or {}).get("status") == "Enabled":
-            return None
-    return "versioning must be Enabled"
+    enabled = any((c.props.get("versioningConfiguration") or {}).get("status") == "Enabled" for c in configs)
+    if rules.versioned and not enabled:
+        return "versioning must be Enabled"
+    if not rules.versioned and enabled:
+        return (f"versioning must stay off: a drained {rules.log_class.value} bucket keeps an object "
+                f"exactly {rules.days} day(s) only unversioned")  # fmt: skip
+    return None
 
 
 def _lock_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | None:
@@ -247,26 +251,43 @@ def _lock_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | 
 
 
 def _retention_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | None:
-    current, noncurrent, wrong = False, False, []
+    """Total life == the posture: current + noncurrent expiry as ``rules.expiry`` splits it, no
+    fixed-date rule (it would delete everything on that date, whatever its age), and incomplete
+    multipart uploads aborted within the expected days."""
+    exp = rules.expiry
+    current, noncurrent, abort, wrong = False, False, False, []
     for config in configs:
         for rule in _list(config.props.get("rules")):
             if (rule or {}).get("status") != "Enabled":
                 continue
             expiration = rule.get("expiration") or {}
+            if expiration.get("date"):
+                wrong.append(f"{rule.get('id')}: expires everything on the fixed date {expiration['date']}")
             if expiration.get("days") is not None:
-                current = current or expiration["days"] == rules.days
-                if expiration["days"] != rules.days:
+                current = current or expiration["days"] == exp.current_days
+                if expiration["days"] != exp.current_days:
                     wrong.append(f"{rule.get('id')}: current after {expiration['days']} days")
             older = (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
             if older is not None:
-                noncurrent = noncurrent or older == rules.days
-                if older != rules.days:
+                noncurrent = noncurrent or older == exp.noncurrent_days
+                if older != exp.noncurrent_days:
                     wrong.append(f"{rule.get('id')}: noncurrent after {older} days")
-    want = f"{rules.days} days (posture {rules.posture}: {rules.source})"
+            parts = (rule.get("abortIncompleteMultipartUpload") or {}).get("daysAfterInitiation")
+            if parts is not None:
+                abort = abort or parts <= exp.abort_multipart_days
+                if parts > exp.abort_multipart_days:
+                    wrong.append(f"{rule.get('id')}: incomplete uploads kept {parts} days")
+    split = f"current {exp.current_days}" + (
+        f" + noncurrent {exp.noncurrent_days}" if exp.noncurrent_days is not None else ""
+    )
+    want = f"{rules.days} days in total ({split}; posture {rules.posture}: {rules.source})"
     if wrong:
         return f"lifecycle expiry differs from {want}: {'; '.join(wrong)}"
-    if not (current and noncurrent):
-        return f"lifecycle must expire current and noncurrent versions after {want}"
+    if not current or (exp.noncurrent_days is not None and not noncurrent):
+        what = "current and noncurrent versions" if exp.noncurrent_days is not None else "objects"
+        return f"lifecycle must expire {what} after {want}"
+    if not abort:
+        return f"lifecycle must abort incomplete multipart uploads within {exp.abort_multipart_days} day(s)"
     return None
 
 

@@ -82,11 +82,11 @@ def test_from_pulumi_reads_the_stack_config(monkeypatch, tmp_path):
     assert config.workflow_dir == (tmp_path / BUNDLE).resolve()
 
 
-def test_the_example_stack_config_names_the_shipped_bundle_and_its_region(bundle):
+def test_the_example_stack_config_names_the_dev_bundle_copy_and_its_region(bundle):
     from ruamel.yaml import YAML
 
     doc = YAML(typ="safe").load((PROJECT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
     cfg = doc["config"]
-    assert cfg["ai-rollout:workflow"] == BUNDLE
+    assert cfg["ai-rollout:workflow"] == "infra/dev-bundle/internal-docs-qa"  # never the COMPLIANCE bundle
     assert cfg["aws:region"] == bundle.workflow.surface.endpoint.region
     assert Path(cfg["ai-rollout:lambdaArchive"]) == Path("build/lambda.zip")

@@ -150,10 +150,18 @@ def test_log_buckets_kms_encrypted_needs_the_key(pack, stack):
 
 
 def test_log_buckets_versioned(pack, stack):
-    versioning = config_for(stack, "aws:s3/bucketVersioning:BucketVersioning", f"{WF}-raw-invocation-logs")
+    versioning = config_for(stack, "aws:s3/bucketVersioning:BucketVersioning", f"{WF}-audit-log")
     versioning.props["versioningConfiguration"]["status"] = "Suspended"
     (found,) = violations(pack["log-buckets-versioned"], stack)
     assert "versioning must be Enabled" in found[0]
+
+
+def test_the_drained_raw_bucket_must_not_be_versioned(pack, stack):
+    raw = named(stack, f"{WF}-raw-invocation-logs-bucket").props["bucket"]
+    stack.append(resource("aws:s3/bucketVersioning:BucketVersioning", "raw-versioning",
+                          {"bucket": raw, "versioningConfiguration": {"status": "Enabled"}}))  # fmt: skip
+    (found,) = violations(pack["log-buckets-versioned"], stack)
+    assert found[0].startswith("raw_invocation_logs bucket") and "must stay off" in found[0]
 
 
 def test_log_buckets_object_locked_with_the_postures_days_and_mode(pack, stack, bundle):
@@ -177,17 +185,45 @@ def test_log_buckets_object_locked_mode(pack, stack):
     assert len(violations(pack["log-buckets-object-locked"], stack)) == 1
 
 
+def _lifecycle(stack, prefix):
+    return config_for(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", prefix)
+
+
 def test_log_buckets_retention(pack, stack, bundle):
-    lifecycle = config_for(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                           f"{WF}-audit-log")  # fmt: skip
+    lifecycle = _lifecycle(stack, f"{WF}-audit-log")
     lifecycle.props["rules"][0]["expiration"]["days"] = 30
-    raw = config_for(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                     f"{WF}-raw-invocation-logs")  # fmt: skip
-    raw.props["rules"] = [r for r in raw.props["rules"] if "noncurrentVersionExpiration" not in r]
+    flags = _lifecycle(stack, f"{WF}-flag-store")
+    flags.props["rules"] = [r for r in flags.props["rules"] if "noncurrentVersionExpiration" not in r]
     found = [m for m, _ in violations(pack["log-buckets-retention"], stack)]
     assert len(found) == 2, found
     assert any("current after 30 days" in m for m in found)
-    assert any(m.startswith("raw_invocation_logs") and "noncurrent versions" in m for m in found)
+    assert any(m.startswith("control_plane") and "noncurrent versions" in m for m in found)
+
+
+def test_log_buckets_retention_is_the_total_life_not_twice_it(pack, stack, bundle):
+    """The old lifecycle (current after N, noncurrent another N) kept objects 2N days."""
+    days = bundle.workflow.logging.retention.posture("audit_log").days
+    rules = _lifecycle(stack, f"{WF}-audit-log").props["rules"]
+    rules[0]["expiration"]["days"] = days
+    rules[1]["noncurrentVersionExpiration"]["noncurrentDays"] = days
+    (found,) = [m for m, _ in violations(pack["log-buckets-retention"], stack)]
+    assert f"{days} days in total (current {days - 1} + noncurrent 1" in found
+    assert f"current after {days} days" in found and f"noncurrent after {days} days" in found
+
+
+def test_log_buckets_retention_refuses_a_fixed_date(pack, stack):
+    rules = _lifecycle(stack, f"{WF}-audit-log-access-logs").props["rules"]
+    rules.append({"id": "purge", "status": "Enabled", "filter": {},
+                  "expiration": {"date": "2027-01-01T00:00:00Z"}})  # fmt: skip
+    (found,) = [m for m, _ in violations(pack["log-buckets-retention"], stack)]
+    assert "purge: expires everything on the fixed date 2027-01-01" in found
+
+
+def test_log_buckets_retention_aborts_incomplete_uploads_within_a_day(pack, stack, bundle):
+    rules = _lifecycle(stack, f"{WF}-raw-invocation-logs").props["rules"]
+    rules[1]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] = 400
+    (found,) = [m for m, _ in violations(pack["log-buckets-retention"], stack)]
+    assert "incomplete uploads kept 400 days" in found
 
 
 def test_log_buckets_public_access_blocked(pack, stack):

@@ -88,8 +88,13 @@ def test_retention_change_moves_only_lifecycle_and_object_lock(
     after = inputs_by_resource(tmp_path, lambda_archive)
     assert changed(baseline, after) == expected
     for key in expected:
-        text = repr(after[key])
-        assert str(days) in text, f"{key} does not carry the new {days} days"
+        if key[0] == LOCK:
+            assert after[key]["rule"]["defaultRetention"]["days"] == days
+        else:  # an object lives current + noncurrent days: the new posture in total
+            rules = after[key]["rules"]
+            current = sum(r.get("expiration", {}).get("days", 0) for r in rules)
+            noncurrent = sum(r.get("noncurrentVersionExpiration", {}).get("noncurrentDays", 0) for r in rules)
+            assert current + noncurrent == days, f"{key} does not keep objects the new {days} days"
 
 
 def test_crossing_a_cloudwatch_step_also_moves_log_group_retention(baseline, tmp_path, lambda_archive):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -72,9 +73,11 @@ def test_audit_object_lock_and_lifecycle_come_from_the_audit_posture(program, bu
     assert lock["rule"] == {"defaultRetention": {"days": p.days, "mode": p.object_lock_mode.upper()}}
     rules = {r["id"]: r for r in config_of(program, T_LIFECYCLE, AUDIT)["rules"]}
     name = bundle.workflow.logging.retention.audit_log
-    assert rules[f"expire-current-{name}"]["expiration"] == {"days": p.days}
+    # Total life == the posture: hidden behind a delete marker a day early, gone a day later.
+    assert rules[f"expire-current-{name}"]["expiration"] == {"days": p.days - 1}
     assert rules[f"expire-current-{name}"]["status"] == "Enabled"
-    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": p.days}
+    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": 1}
+    assert rules[f"expire-noncurrent-{name}"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
 
 
 def test_audit_bucket_is_kms_encrypted_with_its_own_rotating_key(program):
@@ -127,8 +130,9 @@ def test_access_log_bucket_is_sse_s3_unlocked_and_kept_per_the_audit_posture(pro
     (rule,) = config_of(program, T_SSE, ACCESS)["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
     days = posture(bundle, "audit_log").days
-    expiries = [r.get("expiration", {}).get("days") for r in config_of(program, T_LIFECYCLE, ACCESS)["rules"]]
-    assert days in expiries
+    rules = config_of(program, T_LIFECYCLE, ACCESS)["rules"]
+    assert [r.get("expiration", {}).get("days") for r in rules] == [days - 1, None]
+    assert [r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules] == [None, 1]
     allow = statements(config_of(program, T_POLICY, ACCESS)["policy"])["AllowS3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
@@ -142,8 +146,11 @@ def test_raw_bucket_has_its_own_short_retention_and_no_lock(program, bundle):
     assert program.named(f"{RAW}-bucket").inputs["objectLockEnabled"] is False
     assert not [r for r in program.of_type(T_LOCK) if r.inputs["bucket"] == bucket_id(program, RAW)]
     rules = config_of(program, T_LIFECYCLE, RAW)["rules"]
+    # Unversioned (drained, not kept): an object is gone after exactly the posture's days.
+    assert not [r for r in program.of_type(T_VERSIONING) if r.inputs["bucket"] == bucket_id(program, RAW)]
     assert {r.get("expiration", {}).get("days") for r in rules} - {None} == {p.days}
-    assert {r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules} - {None} == {p.days}
+    assert not [r for r in rules if "noncurrentVersionExpiration" in r]
+    assert rules[1]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
     (rule,) = config_of(program, T_SSE, RAW)["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == program.named(f"{RAW}-key").outputs["arn"]
 
@@ -277,7 +284,7 @@ def test_gateway_role_may_invoke_only_the_sanctioned_models_through_the_guardrai
     assert allow["Condition"] == {"StringEquals": {"bedrock:GuardrailIdentifier": ident}}
     assert st["DenyModelsWithoutGuardrail"]["Effect"] == "Deny"
     assert st["ApplySanctionedGuardrail"]["Resource"] == [guardrail]
-    assert ident == f"arn:aws:bedrock:{REGION}:{ACCOUNT}:guardrail/{bundle.workflow.surface.guardrail.id}:1"
+    assert ident == f"{bundle.workflow.surface.guardrail.id}:1"
 
 
 def test_gateway_function_gets_the_controller_lambda_contract(program):
@@ -350,8 +357,9 @@ def test_flag_store_is_locked_and_kept_per_the_control_plane_posture(program, bu
     rules = {r["id"]: r for r in config_of(program, T_LIFECYCLE, FLAGS)["rules"]}
     current = rules[f"expire-current-{name}"]
     assert current["filter"] == {"prefix": f"control-plane/{WF}/audit/"}  # live flags never expire
-    assert current["expiration"] == {"days": p.days}
-    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": p.days}
+    assert current["expiration"] == {"days": p.days - 1}
+    # Overwritten flags and state are noncurrent a day, but Object Lock keeps each p.days.
+    assert rules[f"expire-noncurrent-{name}"]["noncurrentVersionExpiration"] == {"noncurrentDays": 1}
     (rule,) = config_of(program, T_SSE, FLAGS)["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     assert config_of(program, T_VERSIONING, FLAGS)["versioningConfiguration"] == {"status": "Enabled"}
@@ -466,3 +474,76 @@ def test_main_is_a_thin_caller(bundle, lambda_archive, monkeypatch):
     exported = get_root_resource().outputs
     assert {"retention", "buckets", "kms_keys", "gateway", "sso", "flag_store"} <= set(exported)
     assert len(MOCKS.resources) > 50
+
+
+# --- pulumi destroy ------------------------------------------------------------------------------
+
+
+def _retained(bundle, lambda_archive, monkeypatch) -> tuple[dict[str, bool], Any]:
+    """(logical name -> retain_on_delete) for every resource, and the run."""
+    import inspect
+
+    seen: dict[str, bool] = {}
+    real_init = pulumi.Resource.__init__
+    signature = inspect.signature(real_init)
+
+    def init(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        opts = bound.arguments.get("opts")
+        seen[bound.arguments["name"]] = bool(opts is not None and opts.retain_on_delete)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(pulumi.Resource, "__init__", init)
+    return seen, run_program(bundle, make_config(PROJECT, lambda_archive))
+
+
+def test_destroy_leaves_the_evidence_buckets_and_their_keys_in_place(bundle, lambda_archive, monkeypatch):
+    retained, run = _retained(bundle, lambda_archive, monkeypatch)
+    for prefix in (AUDIT, ACCESS, FLAGS):
+        bucket = bucket_id(run, prefix)
+        governing = [r.name for r in run.resources if r.inputs.get("bucket") == bucket]
+        assert {"lifecycle", "encryption", "policy"} <= {n.rsplit("-", 1)[-1] for n in governing}
+        for name in [f"{prefix}-bucket", *governing]:
+            assert retained[name], f"{name} would be deleted by pulumi destroy"
+        assert run.named(f"{prefix}-bucket").inputs["forceDestroy"] is False
+    for prefix in (AUDIT, FLAGS):
+        assert retained[f"{prefix}-key"], f"{prefix}-key: destroy would make the evidence unreadable"
+        assert run.named(f"{prefix}-key").inputs["deletionWindowInDays"] == 30
+
+
+def test_destroy_removes_the_raw_bucket_and_schedules_its_key_for_deletion(bundle, lambda_archive, monkeypatch):
+    retained, run = _retained(bundle, lambda_archive, monkeypatch)
+    assert not retained[f"{RAW}-bucket"] and not retained[f"{RAW}-key"]
+    assert run.named(f"{RAW}-bucket").inputs["forceDestroy"] is True  # not evidence: drained anyway
+    functions = [r.name for r in run.of_type(T_FUNCTION)]
+    assert functions and not [n for n in functions if retained[n]]  # only evidence is kept
+
+
+@pytest.mark.parametrize("policy", [f"{WF}-gateway-policy", f"{WF}-sso-model-access"])
+def test_the_gateway_sends_exactly_the_guardrail_the_iam_condition_compares(program, bundle, policy):
+    """Converse's guardrailIdentifier + ":" + guardrailVersion is what bedrock:GuardrailIdentifier
+    holds; the program's condition must be that string, or IAM refuses every call."""
+    import boto3
+
+    from controller.models.base import ModelRequest
+    from controller.models.bedrock import BedrockAdapter
+
+    wf = bundle.workflow
+    adapter = BedrockAdapter(region=REGION, guardrail=wf.surface.guardrail,
+                             session=boto3.Session(aws_access_key_id="x", aws_secret_access_key="x"))  # fmt: skip
+    sent = adapter.converse_arguments(ModelRequest(model_id=wf.surface.default_model, system="s", prompt="p"))
+    config = sent["guardrailConfig"]
+    doc = program.named(policy).inputs.get("policy") or program.named(policy).inputs["inlinePolicy"]
+    condition = statements(doc)["InvokeSanctionedModelsThroughGuardrail"]["Condition"]["StringEquals"]
+    assert f"{config['guardrailIdentifier']}:{config['guardrailVersion']}" == condition["bedrock:GuardrailIdentifier"]
+    assert derive.GUARDRAIL_ARN.fullmatch(config["guardrailIdentifier"])
+
+
+def test_a_bundle_whose_guardrail_bedrock_would_refuse_fails_before_any_resource(bundle, lambda_archive):
+    from controller.bundle.models import Guardrail
+
+    surface = bundle.workflow.surface.model_copy(update={"guardrail": Guardrail(id="gr-docs-qa-0001", version="1")})
+    broken = dataclasses.replace(bundle, workflow=bundle.workflow.model_copy(update={"surface": surface}))
+    with pytest.raises(InvalidStackConfig, match="is not a Bedrock guardrail ARN"):
+        run_program(broken, make_config(PROJECT, lambda_archive))
+    assert MOCKS.resources == []
