@@ -23,7 +23,7 @@ import pytest
 import re2
 from ruamel.yaml import YAML
 
-from controller.boundaries import detectors as boundaries
+from controller.boundaries import scanner as scanner_module
 from controller.boundaries.detectors import (
     CATEGORIES,
     Detector,
@@ -647,7 +647,7 @@ def test_secrets_across_search_window_boundaries_are_found() -> None:
     filler = "lorem ipsum dolor sit amet " * 6000  # about 160 KB, one line
     secrets = []
     text = filler
-    for offset in (boundaries._WINDOW - 30, boundaries._WINDOW - boundaries._LOCATOR_SPAN - 5, 2 * boundaries._WINDOW):
+    for offset in (scanner_module._WINDOW - 30, scanner_module._WINDOW - scanner_module._LOCATOR_SPAN - 5, 2 * scanner_module._WINDOW):
         key = "ghp_" + mixed(rng, ALNUM, 36)
         secrets.append(key)
         text = text[:offset] + " " + key + " " + text[offset:]
@@ -679,9 +679,9 @@ def test_the_public_re2_api_finds_the_same_hits(monkeypatch: pytest.MonkeyPatch)
 
     def public(regex: object) -> tuple:
         return (
-            boundaries._public_matcher(regex.search, regex.groups),  # type: ignore[attr-defined]
-            boundaries._public_matcher(regex.match, regex.groups),  # type: ignore[attr-defined]
+            scanner_module._public_matcher(regex.search, regex.groups),  # type: ignore[attr-defined]
+            scanner_module._public_matcher(regex.match, regex.groups),  # type: ignore[attr-defined]
         )
 
-    monkeypatch.setattr(boundaries, "_raw_matchers", public)
+    monkeypatch.setattr(scanner_module, "_raw_matchers", public)
     assert sorted(hits(ALL, text)) == fast
