@@ -37,6 +37,7 @@ from typing import Any
 import re2
 
 from controller.boundaries.detector import Detector, compile_pattern
+from controller.boundaries.layers import scan_layers
 
 __all__ = ["Hit", "Scanner"]
 
@@ -203,7 +204,14 @@ class Scanner:
         return [Hit(self.detectors[i], s, e) for i, s, e in self.scan_indices(text)]
 
     def scan_indices(self, text: str) -> list[tuple[int, int, int]]:
-        """Every confirmed hit as ``(detector index, start, end)`` in ``str`` indices."""
+        """Every confirmed hit as ``(detector index, start, end)`` in ``str`` indices of ``text``:
+        in the text as sent, in its normalised view and in its decoded runs (``layers.py``)."""
+        if not text or not self._automata:
+            return []
+        return scan_layers(self.scan_plain, text)
+
+    def scan_plain(self, text: str) -> list[tuple[int, int, int]]:
+        """The hits in ``text`` exactly as given: no view, no decoding."""
         if not text or not self._automata:
             return []
         data = text.encode("utf-8", "surrogatepass")
