@@ -23,6 +23,7 @@ import pytest
 import re2
 from ruamel.yaml import YAML
 
+from controller.boundaries import re2spans
 from controller.boundaries import scanner as scanner_module
 from controller.boundaries.detectors import (
     CATEGORIES,
@@ -679,8 +680,8 @@ def test_the_public_re2_api_finds_the_same_hits(monkeypatch: pytest.MonkeyPatch)
 
     def public(regex: object) -> tuple:
         return (
-            scanner_module._public_matcher(regex.search, regex.groups),  # type: ignore[attr-defined]
-            scanner_module._public_matcher(regex.match, regex.groups),  # type: ignore[attr-defined]
+            re2spans._public_matcher(regex.search, regex.groups),  # type: ignore[attr-defined]
+            re2spans._public_matcher(regex.match, regex.groups),  # type: ignore[attr-defined]
         )
 
     monkeypatch.setattr(scanner_module, "_raw_matchers", public)

@@ -111,7 +111,8 @@ def test_every_form_of_every_secret_is_caught_and_its_original_span_removed(form
 
 _SECRET_KINDS = st.sampled_from(sorted(_secrets(random.Random(0))))
 _FORM_NAMES = st.sampled_from(sorted(FORMS))
-_WORDS = st.lists(st.sampled_from(["the", "a", "release", "notes", "are", "ready", "for", "review", "by", "Friday", "and", "all", "owners", "agree"]), min_size=1, max_size=12)
+# No one-letter words: next to a letter-spaced run, "a" reads as part of it.
+_WORDS = st.lists(st.sampled_from(["the", "release", "notes", "are", "ready", "for", "review", "by", "Friday", "and", "all", "owners", "agree"]), min_size=1, max_size=12)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -27,6 +27,7 @@ import binascii
 from collections.abc import Iterator
 
 from controller.boundaries.detector import compile_pattern
+from controller.boundaries.re2spans import find_all
 
 __all__ = ["MAX_DEPTH", "MAX_RUN", "MIN_RUN", "budget_for", "decoded_runs"]
 
@@ -64,8 +65,8 @@ def _decode(run: str) -> str | None:
             return _texty(binascii.unhexlify(body))
         except (binascii.Error, ValueError):
             return None
-    if body.isdigit() or body.islower() or body.isupper():
-        return None  # numbers, one-case identifiers: not base64 of text
+    if body.isdigit() or body.islower() or body.isupper() or (len(body) < 24 and body.isalpha()):
+        return None  # numbers, one-case identifiers, CamelCase names: not base64 of text
     url = "-" in body or "_" in body
     if url and not any(c.isdigit() for c in body):
         return None  # snake_case and kebab-case identifiers
@@ -83,8 +84,8 @@ def _decode(run: str) -> str | None:
 
 def decoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     """``(start, end, decoded text)`` of each encoded run of ``text`` that decodes to text."""
-    for m in _RUNS.finditer(text):
-        start, end = m.span()
+    for m in find_all(_RUNS, text):
+        start, end = m[0]
         if end - start < MIN_RUN:
             continue
         run = text[start : min(end, start + MAX_RUN)]

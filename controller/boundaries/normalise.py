@@ -32,20 +32,27 @@ import unicodedata
 from dataclasses import dataclass
 
 from controller.boundaries.detector import compile_pattern
+from controller.boundaries.re2spans import find_all
 
 __all__ = ["View", "fold_char", "normalised_view"]
 
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
 _TOKEN = r"[A-Za-z0-9+/=_@.-]"
 # One alternation; the group that took part says which kind of site it is.
-_BREAK = r"(?:\r?\n|\\r\\n|\\n)[ \t]*"  # a line break, raw or JSON-escaped, and the indent after it
+# A line break, raw or JSON-escaped, with the next line starting at its first column (a hard wrap;
+# an indented next line is code or a list, not a token cut in two).
+_BREAK = r"(?:\r?\n|\\r\\n|\\n)"
 _SITES = compile_pattern(
     r"([^\x00-\x7f]+)"  # 1: non-ASCII run
-    r"|(\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|%[0-9A-Fa-f]{2})"  # 2: one escape
+    # 2: escapes of printable characters: \\uXXXX (not a C0 control), \\xXX, and %XX in a run of
+    # two or more or glued to a letter or digit ("%2d" in a format string is not an escape)
+    r"|((?:\\u(?:00[2-7][0-9A-Fa-f]|0[0-9A-Fa-f][89A-Fa-f][0-9A-Fa-f]|0?[1-9A-Fa-f][0-9A-Fa-f]{2}|[1-9A-Fa-f][0-9A-Fa-f]{3})"
+    r"|\\x[2-7][0-9A-Fa-f])+|(?:%[2-7][0-9A-Fa-f]){2,}|[A-Za-z0-9]%[2-7][0-9A-Fa-f])"
     # 3, 4: a line break inside a token: a digit on its left, or on its right
     + r"|" + _TOKEN + r"{0,64}[0-9]" + _TOKEN + r"{0,64}(" + _BREAK + r")" + _TOKEN
     + r"|" + _TOKEN + r"{4,64}(" + _BREAK + r")" + _TOKEN + r"{0,63}[0-9]"
     + r"|(?:^|[^A-Za-z0-9+/=_-])((?:" + _TOKEN + r" ){7,}" + _TOKEN + r")(?:[^A-Za-z0-9+/=_-]|$)"  # 5: spaced
+    + r"|[A-Z0-9]{8,64}(" + _BREAK + r")[A-Z0-9]{4}"  # 6: a break inside an upper-case key
 )
 _MIN_JOINED = 6  # token characters left of a break before it counts as inside a token
 # Invisible characters outside category Cf that render as nothing.
@@ -156,27 +163,31 @@ def normalised_view(text: str) -> View | None:
     parts: list[str] = []
     prev = 0  # original offset copied up to
     vpos = 0  # view length so far
-    for m in _SITES.finditer(text):
+    for m in find_all(_SITES, text):
         edits: list[tuple[int, int, str]] = []
-        if m.start(1) >= 0:
-            base = m.start(1)
-            for i, ch in enumerate(m.group(1)):
-                folded = fold_char(ch)
-                if folded != ch:
-                    edits.append((base + i, base + i + 1, folded))
-        elif m.start(2) >= 0:
-            decoded = _decode_escape(m.group(2))
-            if decoded != m.group(2):
-                edits.append((m.start(2), m.end(2), decoded))
-        elif m.start(3) >= 0:
-            if m.start(3) - m.start() >= _MIN_JOINED:
-                edits.append((m.start(3), m.end(3), ""))
-        elif m.start(4) >= 0:
-            edits.append((m.start(4), m.end(4), ""))
-        elif m.start(5) >= 0:
-            base = m.start(5)
-            run = m.group(5)
-            edits.extend((base + i, base + i + 1, "") for i in range(1, len(run), 2))
+        (s1, e1), (s2, e2), (s3, e3), (s4, e4), (s5, e5), (s6, e6) = m[1:7]
+        if s1 >= 0:
+            for i in range(s1, e1):
+                folded = fold_char(text[i])
+                if folded != text[i]:
+                    edits.append((i, i + 1, folded))
+        elif s2 >= 0:
+            if text[s2] not in "\\%":
+                s2 += 1  # the letter an escape is glued to
+            i = s2
+            while i < e2:
+                size = 6 if text[i + 1 : i + 2] == "u" else 4 if text[i] == "\\" else 3
+                edits.append((i, i + size, _decode_escape(text[i : i + size])))
+                i += size
+        elif s3 >= 0:
+            if s3 - m[0][0] >= _MIN_JOINED:
+                edits.append((s3, e3, ""))
+        elif s4 >= 0:
+            edits.append((s4, e4, ""))
+        elif s6 >= 0:
+            edits.append((s6, e6, ""))
+        elif s5 >= 0:
+            edits.extend((i, i + 1, "") for i in range(s5 + 1, e5, 2))
         for os_, oe, new in edits:
             if os_ < prev:
                 continue

@@ -30,18 +30,17 @@ Overlap resolution, actions and the ``[REDACTED:<id>]`` placeholders live in ``r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import re2
 
 from controller.boundaries.detector import Detector, compile_pattern
 from controller.boundaries.layers import scan_layers
+from controller.boundaries.re2spans import Spans, _char_offsets, _raw_matchers
 
 __all__ = ["Hit", "Scanner"]
 
-_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 _AUTOMATON_MAX_MEM = 32 << 20  # RE2 program + DFA cache per combined automaton
 
 
@@ -74,41 +73,6 @@ def _first_bytes(det: Detector) -> frozenset[int] | None:
     if not low or not high:
         return None
     return frozenset(range(low[0], high[0] + 1))
-
-
-Spans = Sequence[tuple[int, int]]
-
-
-def _raw_matchers(regex: Any) -> tuple[Callable[..., Spans | None], Callable[..., Spans | None]]:
-    """(search, anchored match) over ``bytes`` with ``pos``/``endpos``, returning the group spans
-    or None. google-re2's public ``search`` wraps each call in a generator and a Match object,
-    about a microsecond of Python; the scanner makes tens of thousands of calls per MB of dense
-    input, so it calls the binding's ``Match`` directly when it is there (google-re2 >= 1.0) and
-    falls back to the public API otherwise."""
-    raw = getattr(regex, "_regexp", None)
-    anchors = getattr(re2, "_Anchor", None)
-    if raw is not None and anchors is not None and hasattr(raw, "Match"):
-        native = raw.Match
-        unanchored, anchor_start = anchors.UNANCHORED, anchors.ANCHOR_START
-
-        def search(data: bytes, pos: int, endpos: int) -> Spans | None:
-            spans = native(unanchored, data, pos, endpos)
-            return spans if spans[0][0] >= 0 else None
-
-        def match(data: bytes, pos: int, endpos: int) -> Spans | None:
-            spans = native(anchor_start, data, pos, endpos)
-            return spans if spans[0][0] >= 0 else None
-
-        return search, match
-    return _public_matcher(regex.search, regex.groups), _public_matcher(regex.match, regex.groups)
-
-
-def _public_matcher(method: Callable[..., Any], groups: int) -> Callable[..., Spans | None]:
-    def call(data: bytes, pos: int, endpos: int) -> Spans | None:
-        m = method(data, pos, endpos)
-        return None if m is None else [m.span(g) for g in range(groups + 1)]
-
-    return call
 
 
 class _Automaton:
@@ -222,16 +186,3 @@ class Scanner:
             return raw
         to_char = _char_offsets(data, {o for _, s, e in raw for o in (s, e)})
         return [(i, to_char[s], to_char[e]) for i, s, e in raw]
-
-
-def _char_offsets(data: bytes, offsets: set[int]) -> dict[int, int]:
-    """Map UTF-8 byte offsets to ``str`` indices in one pass (a character is one non-continuation
-    byte; ``surrogatepass`` keeps lone surrogates at three bytes, one character)."""
-    out = {}
-    prev_byte = prev_char = 0
-    for b in sorted(offsets):
-        chunk = data[prev_byte:b]
-        prev_char += len(chunk.translate(None, _UTF8_CONTINUATION))
-        out[b] = prev_char
-        prev_byte = b
-    return out
