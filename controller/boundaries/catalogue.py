@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from controller.boundaries.detector import Detector, _ascii_class, _d
 from controller.boundaries.validators import (
+    _authorization,
     _aws_access_key,
     _aws_secret_key,
     _generic_secret,
     _iban,
+    _ip_address,
     _jwt,
     _min_entropy,
     _nonempty,
     _payment_card,
     _phone,
+    _private_key_body,
     _slack_webhook,
     _us_ssn,
 )
@@ -66,6 +69,15 @@ _PEM_BODY = r"(?:[A-Za-z0-9+/=\s\\:,.]|-[A-Za-z0-9])"
 _DASHES = "-" * 5
 _OPENSSH = "OPENSSH PRIVATE KEY"
 _PEM_LABEL = r"[ A-Z0-9_]{0,40}"
+_PEM_BEGIN = r"-{3,6}[ \t]{0,4}(?i:BEGIN[ A-Z0-9_]{0,40}PRIVATE[ \t]{1,4}KEY(?: BLOCK)?)[ \t]{0,4}-{3,6}"
+_PEM_END = r"-{3,6}[ \t]{0,4}(?i:END[ A-Z0-9_]{0,40}PRIVATE[ \t]{1,4}KEY(?: BLOCK)?)[ \t]{0,4}-{3,6}"
+# A key body without its header: three or more full base64 lines (64 characters: PEM; 70: OpenSSH),
+# raw or JSON-escaped line breaks; the validator decodes the start and checks the key's structure.
+_KEY_LINE_BREAK = r"(?:\r?\n|\\r\\n|\\n)[ \t]{0,8}"
+_KEY_BODY = (
+    r"(?:^|[^A-Za-z0-9+/=])((?:[A-Za-z0-9+/]{64}" + _KEY_LINE_BREAK + r"){3,}[A-Za-z0-9+/]{0,63}={0,2}"
+    r"|(?:[A-Za-z0-9+/]{70}" + _KEY_LINE_BREAK + r"){3,}[A-Za-z0-9+/]{0,69}={0,2})"
+)
 # A body starts (after line breaks, possibly JSON-escaped, and the headers of an encrypted key)
 # with a run of base64: "paste the key's header line here" is not a key.
 _PEM_BODY_START = (
@@ -76,12 +88,13 @@ _PEM_BODY_START = (
 # value or end it (URL query strings).
 _VALUE = _ascii_class("\"'`,;()[]{}<>\\|")
 # Not '[': a value must not end where a redaction placeholder begins (see redaction._may_expose).
-_VALUE_END = r"(?:[\s\"'`,;&|(){}<>\]]|$)"
+_VALUE_END = r"(?:[\s\"'`,;&|(){}<>\]\\]|$)"  # '\\': an escaped "\n" may follow
 _XML_VALUE = _ascii_class("<>[]")
 # URL userinfo: RFC 3986 would percent-encode more; people paste raw passwords.
 _URL_USER = _ascii_class(":/?#@\"'[]<>\\`")
 _URL_PASSWORD = _ascii_class("/\"'[]<>\\`")  # '@' too: the host follows the last one
 _CONN_VALUE = _ascii_class(";\"'[]")
+_CMD_VALUE = _ascii_class("\"'`[]<>|;&")  # a shell word, up to a quote, a separator or a pipe
 _LINE = r"[\t -~]"  # one printable ASCII character or tab: a bounded skip within a line
 
 _AWS_SECRET_CONTEXT = (
@@ -99,6 +112,10 @@ _CONN_KEYS = (
 )
 _XML_KEYS = r"(?:password|passwd|secret|token|api[_-]?key|client[_-]?secret)"
 _MBI = r"[AC-HJKMNP-RT-Y]"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = _OCTET + r"(?:\." + _OCTET + r"){3}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = r"(?:" + _H16 + r")?(?:::?" + _H16 + r"){1,7}(?:::)?|(?:" + _H16 + r":){1,7}:"  # shape; ipaddress decides
 
 
 def _builtin_detectors() -> tuple[Detector, ...]:
@@ -114,11 +131,22 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         ),
         _d(
             "private-key", cred,
-            _DASHES + "BEGIN" + _PEM_LABEL + r"PRIVATE KEY(?: BLOCK)?" + _DASHES + _PEM_BODY_START
-            + r"(?:" + _PEM_BODY + r"*?" + _DASHES + "END" + _PEM_LABEL + r"PRIVATE KEY(?: BLOCK)?"
-            + _DASHES + "|" + _PEM_BODY + r"*)",
-            "PEM private key block: RSA, EC, DSA, PKCS#8, encrypted, PGP",
-            keywords=[_DASHES + "begin"], locate=_DASHES + "BEGIN" + _PEM_LABEL + r"PRIVATE KEY",
+            # The header as written or altered: three to six dashes, any case, extra spaces.
+            _PEM_BEGIN + _PEM_BODY_START + r"(?:" + _PEM_BODY + r"*?" + _PEM_END + "|" + _PEM_BODY + r"*)",
+            "PEM private key block: RSA, EC, DSA, PKCS#8, encrypted, PGP (also with an altered header)",
+            keywords=["---"], locate=_PEM_BEGIN,
+        ),
+        _d(
+            "private-key-body", cred, _KEY_BODY,
+            "Private key body without its header line (PKCS#1, PKCS#8, SEC1 or OpenSSH structure)",
+            group=1, validator=_private_key_body, automaton="keybody",
+        ),
+        _d(
+            "aws-bedrock-api-key", cred,
+            r"\bABSK[A-Za-z0-9+/]{109,269}={0,2}|\bbedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=%-]{16,}",
+            "Amazon Bedrock API key (long-term ABSK..., short-term bedrock-api-key-...)",
+            validator=_min_entropy(3.0), keywords=["absk", "bedrock-api-key-"],
+            locate=r"\bABSK|\bbedrock-api-key-",
         ),
         _d(
             "aws-access-key", cred,
@@ -166,6 +194,11 @@ def _builtin_detectors() -> tuple[Detector, ...]:
             locate=r"\b(?:gl(?:dt|rt|cbt|soat|ffct|oas|imt|agent|ptt|ft|wt)-|GR1348941)",
         ),
         _d(
+            "gitlab-session-cookie", cred, r"_gitlab_session=([0-9a-z]{32})",
+            "GitLab session cookie",
+            group=1, validator=_min_entropy(3.0), keywords=["_gitlab_session="], locate="_gitlab_session=",
+        ),
+        _d(
             "slack-webhook", cred,
             r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{40,}",
             "Slack incoming webhook URL",
@@ -176,10 +209,11 @@ def _builtin_detectors() -> tuple[Detector, ...]:
             "slack-token", cred,
             r"\b(?:xox[abposer]-[0-9]{6,16}-[0-9A-Za-z-]{8,100}|xapp-[0-9]-[A-Z0-9]{6,32}-"
             r"[0-9]{6,32}-[A-Za-z0-9]{20,}|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{60,}"
-            r"|xoxe-[0-9]-[A-Za-z0-9]{60,})",
-            "Slack bot, user, app, config or refresh token",
+            r"|xoxe-[0-9]-[A-Za-z0-9]{60,}"
+            r"|xox[os]-[0-9]+-[0-9]+-[0-9]+-[a-fA-F0-9]+|xox[ar]-(?:[0-9]-)?[0-9A-Za-z]{8,48})",
+            "Slack bot, user, app, config, refresh or legacy token",
             validator=_min_entropy(2.5), keywords=["xox", "xapp-"],
-            locate=r"\bx(?:ox[abposer]-[0-9]|app-[0-9]-|oxe[.-])",
+            locate=r"\bx(?:ox[abposer]-[0-9]|app-[0-9]-|oxe[.-]|ox[ar]-[0-9A-Za-z])",
         ),
         _d(
             "stripe-key", cred,
@@ -243,11 +277,22 @@ def _builtin_detectors() -> tuple[Detector, ...]:
             locate=r"(?i:\b" + _CONN_KEYS + r"[ \t]{0,4}=)",
         ),
         _d(
+            "command-line-password", cred,
+            # curl -u user:pass / --user user:pass, mysql -pSECRET / --password=SECRET, sshpass -p SECRET
+            r"(?:(?:^|[ \t])(?:-u|--user)[ \t=]{1,4}[\"']?[A-Za-z0-9._@+-]{1,64}:(" + _CMD_VALUE + r"{1,256})"
+            r"|\bmysql(?:dump|admin)?\b" + _LINE + r"{0,120}?[ \t](?:-p|--password=)(" + _CMD_VALUE + r"{1,256})"
+            r"|\bsshpass[ \t]{1,4}-p[ \t]{0,4}[\"']?(" + _CMD_VALUE + r"{1,256}))",
+            "Password on a command line: curl -u, mysql -p, sshpass -p",
+            group=(1, 2, 3), validator=_nonempty,
+            allow=[_URL_PASSWORD_ALLOW, *_REFERENCE_ALLOW],
+            locate=r"(?:^|[ \t])(?:-u|--user)[ \t=]|\bmysql(?:dump|admin)?\b|\bsshpass[ \t]",
+        ),
+        _d(
             "authorization-header", cred,
             r"(?i:\b(?:authorization|proxy-authorization)[\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?"
-            r"(?:bearer|basic|token|bot|digest)[ \t]{1,4})([A-Za-z0-9._~+/-]{8,}=*)",
+            r"(?:(?:bearer|basic|token|bot|digest|apikey|api-key|sso-key)[ \t]{1,4})?)([A-Za-z0-9._~+/-]{8,}=*)",
             "HTTP Authorization header credentials",
-            group=1, validator=_min_entropy(2.5),
+            group=1, validator=_authorization,
             keywords=["authorization", "proxy-authorization"], allow=_PLACEHOLDER_ALLOW,
             locate=r"(?i:\b(?:authorization|proxy-authorization)[\"']?[ \t]{0,4}[:=])",
         ),
@@ -286,8 +331,8 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         ),
         _d(
             "payment-card", cust,
-            r"\b(?:[0-9]{4}[ -]){3}[0-9]{1,7}\b|\b[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}\b"
-            r"|\b[0-9]{13,19}\b",
+            r"\b(?:[0-9]{4}[ .-]){2,3}[0-9]{1,7}\b|\b[0-9]{4}[ .-][0-9]{6}[ .-][0-9]{4,5}\b"
+            r"|\b[0-9]{12,19}\b",
             "Payment card number (Luhn-checked, known issuer prefix)",
             validator=_payment_card,
         ),
@@ -300,11 +345,19 @@ def _builtin_detectors() -> tuple[Detector, ...]:
             "phone-number", cust,
             # International (+CC or 00CC), North American with separators, or national with a
             # trunk 0; digit counts are checked by the validator.
-            r"(?:\+|\b00)[1-9][0-9]{0,3}(?:[ .-]?\(?[0-9]{1,4}\)?){2,7}\b"
-            r"|(?:\(\b[2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}\b"
-            r"|\b0[1-9][0-9]{0,3}(?:[ .-][0-9]{2,4}){2,4}\b",
+            # Not glued to a version, a date, a path or a word on its left.
+            r"(?:^|[^\w.:+/-])((?:\+|\b00)[1-9][0-9]{0,3}(?:[ .-]?\(?[0-9]{1,4}\)?){2,7}\b"
+            r"|(?:\(\b[2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}\b"
+            r"|\b0[1-9][0-9]{0,3}(?:[ .-][0-9]{2,4}){2,4}\b)(?:[^.\w-]|[.-][^0-9]|[.-]?$)",
             "Phone number (international, North American or national format)",
-            validator=_phone,
+            group=1, validator=_phone,
+        ),
+        # Network addresses: a category of their own, which a bundle may choose to redact.
+        _d(
+            "ip-address", "network-addresses",
+            r"(?:^|[^\w.:])(" + _IPV4 + r"|" + _IPV6 + r")(?:[^\w:.]|\.[^\w]|\.?$)",
+            "IPv4 or IPv6 address (checked by the ipaddress module)",
+            group=1, validator=_ip_address, automaton="network",
         ),
         # Regulated data: bundles add their own record-number patterns.
         _d(
@@ -318,9 +371,9 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         # Customer data that can start at any word gets a pass of its own (see Scanner).
         _d(
             "email", cust,
-            r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}\b",
+            r"(?:^|[^\pL\pN._%+-])([\pL\pN][\pL\pN._%+-]{0,63}@(?:[\pL\pN-]+\.)+(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|\pL{2,24}))(?:[^\pL\pN-]|$)",
             "Email address",
-            allow=[r"^git@", r"@[0-9]+x\.(?:png|jpe?g|gif|webp|svg)$"], automaton="email",
+            group=1, allow=[r"^git@", r"@[0-9]+x\.(?:png|jpe?g|gif|webp|svg)$"], automaton="email",
         ),
     )  # fmt: skip
 

@@ -18,6 +18,7 @@ CATEGORIES = (
     "incident-details",
     "unreleased-financials",
     "regulated-data",
+    "network-addresses",
 )
 
 PLACEHOLDER_PREFIX = "[REDACTED:"

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
-from controller.boundaries.detector import Validator
+from controller.boundaries.detector import Validator, compile_pattern
 
 __all__ = ["iban_valid", "luhn_valid", "shannon_entropy"]
 
@@ -110,20 +110,54 @@ def _aws_secret_key(value: str, match: str) -> int:
     # cases, some digit or symbol, and high entropy. Hex (git SHAs), words and paths do not.
     has_lower = any(c.islower() for c in value)
     has_upper = any(c.isupper() for c in value)
-    has_other = any(c.isdigit() or c in "/+" for c in value)
-    if not (has_lower and has_upper and has_other) or value.count("/") > 4:
+    has_digit = any(c.isdigit() for c in value)
+    if not (has_lower and has_upper and has_digit) or value.count("/") > 4:
         return 0
     return len(value) if shannon_entropy(value) >= 4.2 else 0
 
 
 def _jwt(value: str, match: str) -> int:
+    # A real JWT: the header decodes to a JSON object naming its algorithm.
     header = value.split(".", 1)[0]
     try:
         decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
         parsed = json.loads(decoded)
     except (binascii.Error, ValueError):
         return 0
-    return len(value) if isinstance(parsed, dict) else 0
+    return len(value) if isinstance(parsed, dict) and "alg" in parsed else 0
+
+
+_SCHEMES = ("bearer", "basic", "token", "bot", "digest", "apikey", "api-key", "sso-key")
+
+
+def _authorization(value: str, match: str) -> int:
+    # With a scheme word, any credential-shaped value; without one, it must look random.
+    rest = match[: len(match) - len(value)].lower()
+    if any(rest.rstrip().endswith(scheme) for scheme in _SCHEMES):
+        return len(value) if shannon_entropy(value) >= 2.5 else 0
+    if len(value) < 16 or _classes(value) < 2:
+        return 0
+    return len(value) if shannon_entropy(value) >= 3.0 else 0
+
+
+# DER starts of private keys: SEQUENCE, then version INTEGER 0 (PKCS#1 RSA, PKCS#8) or 1 (SEC1 EC);
+# or OpenSSH's "openssh-key-v1" magic. A certificate (SEQUENCE, SEQUENCE) is public: not matched.
+_OPENSSH_MAGIC = b"openssh-key-v1\x00"
+
+
+def _private_key_body(value: str, match: str) -> int:
+    head = "".join(value[:400].replace("\\r", "").replace("\\n", "").split())[:96]
+    try:
+        der = base64.b64decode(head[: len(head) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return 0
+    if der.startswith(_OPENSSH_MAGIC):
+        return len(value)
+    if len(der) < 8 or der[0] != 0x30:
+        return 0
+    # Skip the outer SEQUENCE's length (short or long form), then expect INTEGER 0 or 1.
+    i = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+    return len(value) if der[i : i + 3] in (b"\x02\x01\x00", b"\x02\x01\x01") else 0
 
 
 _CARD_PREFIXES = (
@@ -131,21 +165,24 @@ _CARD_PREFIXES = (
     tuple(str(p) for p in range(51, 56)) + tuple(str(p) for p in range(2221, 2721)),  # Mastercard
     ("34", "37"),  # Amex
     ("6011", "65") + tuple(str(p) for p in range(644, 650)),  # Discover
-    tuple(str(p) for p in range(3528, 3590)),  # JCB
+    tuple(str(p) for p in range(3528, 3590)) + ("2131", "1800"),  # JCB (2131, 1800: 15 digits)
     ("36", "38", "39") + tuple(str(p) for p in range(300, 306)),  # Diners
     ("62", "81"),  # UnionPay
     ("50",) + tuple(str(p) for p in range(56, 70)),  # Maestro
 )
+_MAESTRO = ("50",) + tuple(str(p) for p in range(56, 70))
 _CARD_PREFIX_SET = frozenset(p for group in _CARD_PREFIXES for p in group)
 
 
 def _payment_card(value: str, match: str) -> int:
-    digits = value.replace(" ", "").replace("-", "")
-    if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
+    digits = value.replace(" ", "").replace("-", "").replace(".", "")
+    if not 12 <= len(digits) <= 19 or len(set(digits)) < 2:
         return 0
     if not any(digits[:k] in _CARD_PREFIX_SET for k in (1, 2, 3, 4)):
         return 0
-    if (" " in value) + ("-" in value) > 1:  # mixed separators: not a printed card number
+    if len(digits) == 12 and not digits.startswith(_MAESTRO):  # only Maestro issues 12 digits
+        return 0
+    if (" " in value) + ("-" in value) + ("." in value) > 1:  # mixed separators: not a printed card
         return 0
     return len(value) if luhn_valid(digits) else 0
 
@@ -185,21 +222,53 @@ def _phone(value: str, match: str) -> int:
     if national_trunk and len({c for c in value if not c.isdigit()}) > 1:
         return 0
     low, high = (8, 15) if international else (9, 11) if national_trunk else (10, 10)
+    # Ends of whole digit groups, with the digit count up to each.
+    ends: list[tuple[int, int]] = []
     digits = 0
-    best = 0
-    best_digits = 0
     for i, ch in enumerate(value):
         if ch.isdigit():
             digits += 1
             if digits > high:
                 break
             if i + 1 == len(value) or not value[i + 1].isdigit():
-                best, best_digits = i + 1, digits
-    if best_digits < low:
+                ends.append((i + 1, digits))
+    for end, count in reversed(ends):  # the longest number the plan allows
+        if count < low:
+            return 0
+        if len({c for c in value[:end] if c.isdigit()}) < 3:
+            return 0
+        if not international or _possible_international(value[:end]):
+            return end
+    return 0
+
+
+def _possible_international(number: str) -> bool:
+    """libphonenumber (the maintained ``phonenumbers`` port) on a bounded candidate (at most 40
+    characters): a known country code and a length that country's plan allows."""
+    import phonenumbers
+
+    text = "+" + number[2:] if number.startswith("00") else number
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(text[:40], None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _ip_address(value: str, match: str) -> int:
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
         return 0
-    if len({c for c in value[:best] if c.isdigit()}) < 3:
+    if address.version == 4:
+        octets = value.split(".")
+        if octets[0] == "0" or all(len(o) == 1 for o in octets):
+            return 0  # 0.x.y.z and 1.2.3.4-like version numbers
+        return len(value)
+    if value.count(":") < 2 or address.is_unspecified:
         return 0
-    return best
+    return len(value)
 
 
 _GENERIC_KEY_SUFFIXES = (
@@ -218,6 +287,27 @@ def _key_name(match: str) -> str:
     return match.lower()
 
 
+# Keys whose value is a secret whatever it looks like: human-chosen passwords have low entropy.
+_STRONG_KEY_PARTS = ("password", "passwd", "passphrase", "pwd")
+
+# Values shaped like identifiers, not secrets (RE2: the value is user text). Rejected unless the key
+# is a strong one.
+_IDENTIFIER_SHAPED = compile_pattern(
+    r"^(?:"
+    r"[A-Za-z][a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}"  # CamelCase words: NextPageToken
+    r"|#/.*|\$ref.*|(?:AWS|Alexa|Custom)::[A-Za-z0-9]+::.*"  # JSON pointers, AWS type names
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+    r"|arn:aws[a-z-]*:.*"  # ARNs
+    r"|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{8,10}-[a-z0-9]{5}|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}"  # pod names
+    r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}|[0-9a-f]{64}"  # digests, git SHAs
+    r")$"
+)
+
+
+def _strong_key(key: str) -> bool:
+    return any(part in key for part in _STRONG_KEY_PARTS)
+
+
 def _generic_secret(value: str, match: str) -> int:
     # The key is the element name of <password>value</password>, else what precedes the '='.
     key = match[1 : match.find(">")].lower() if match.startswith("<") else _key_name(match)
@@ -225,6 +315,10 @@ def _generic_secret(value: str, match: str) -> int:
         return 0  # password = getPassword(: code, not a value
     last = key.replace("-", "_").replace(".", "_").rsplit("_", 1)[-1]
     if last in _GENERIC_KEY_SUFFIXES or key.endswith(("tokens", "secrets")):
+        return 0
+    if _strong_key(key):
+        return len(value)  # the allowlist still drops placeholders, references and names
+    if _IDENTIFIER_SHAPED.search(value) is not None:
         return 0
     if value.isdigit() or _classes(value) < 2:
         return 0
