@@ -81,8 +81,11 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
         "cohorts": [c.name for c in wf.rollout.cohorts],
         "flags_file": str(bundle.flags_path),
     }
+    from controller.bundle.documents import bundle_warnings  # corpus/templates: instruction-like text
+
+    warnings = [str(w) for w in bundle_warnings(bundle)]
     if json_output:
-        print_json({"ok": True, "workflow": wf.id, "path": str(bundle.root), "summary": summary})
+        print_json({"ok": True, "workflow": wf.id, "path": str(bundle.root), "summary": summary, "warnings": warnings})
         return
     table = Table(title=f"{wf.id}: valid", show_header=True)
     table.add_column("check")
@@ -95,6 +98,7 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
     table.add_row("corpus documents", str(summary["corpus_documents"]))
     table.add_row("cohorts", " -> ".join(summary["cohorts"]))
     table.add_row("flags", summary["flags_file"])
+    table.add_row("document warnings", "\n".join(warnings) or "none")
     out.print(table)
 
 
