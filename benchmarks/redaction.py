@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from controller.boundaries import detectors as boundaries  # noqa: E402
+from controller.boundaries import validators as _validators  # noqa: E402
 from controller.boundaries.detectors import Detector, Scanner  # noqa: E402
 from controller.boundaries.redactor import Redactor  # noqa: E402
 from tests.fakes.secrets import ALNUM, B64, DASHES, HEX, PW, TOKEN, UPPER27  # noqa: E402
@@ -174,7 +175,7 @@ def _password(rng: random.Random, n: int) -> str:
     symbols = "!#%&*+-.=?^_~:@$"
     while True:
         value = rng.choice(ALNUM) + _s(rng, ALNUM + symbols, n - 1)
-        if boundaries.shannon_entropy(value) >= 3.2 and boundaries._classes(value) >= 3:
+        if boundaries.shannon_entropy(value) >= 3.2 and _validators._classes(value) >= 3:
             return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -23,7 +24,8 @@ import pytest
 import re2
 from ruamel.yaml import YAML
 
-from controller.boundaries import detectors as boundaries
+from controller.boundaries import re2spans
+from controller.boundaries import scanner as scanner_module
 from controller.boundaries.detectors import (
     CATEGORIES,
     Detector,
@@ -113,7 +115,46 @@ def _mbi(rng: random.Random) -> str:
     )  # fmt: skip
 
 
+@functools.cache
+def _rsa_der_b64() -> str:
+    """A throwaway RSA key's PKCS#8 body, generated at test time (never committed)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return base64.b64encode(der).decode()
+
+
+def _key_body(rng: random.Random, sep: str = "\n") -> str:
+    body = _rsa_der_b64()
+    return sep.join(body[i : i + 64] for i in range(0, len(body), 64))
+
+
 TRUE_POSITIVES: dict[str, list[Gen]] = {
+    "private-key-body": [
+        ctx("key:\n", "\n", _key_body),
+        ctx('{"key": "', '"}', lambda r: _key_body(r, "\\n")),
+        ctx("-- BEGIN RSA PRIVATE KEY --\n", "\n", _key_body),  # a mangled header
+    ],
+    "aws-bedrock-api-key": [
+        ctx("AWS_BEARER_TOKEN_BEDROCK=", "\n", lambda r: "ABSK" + mixed(r, B64, 132)),
+        ctx("token ", "\n", lambda r: "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t" + mixed(r, B64, 40)),
+    ],
+    "gitlab-session-cookie": [
+        ctx("Cookie: _gitlab_session=", "; path=/", lambda r: s(r, string.ascii_lowercase + string.digits, 32)),
+    ],
+    "command-line-password": [
+        ctx("curl -u elastic:", " https://localhost:9200", lambda r: mixed(r, ALNUM, 10) + "$1"),
+        ctx("mysql -u root -p", " appdb", lambda r: mixed(r, ALNUM, 9)),
+        ctx("sshpass -p '", "' ssh deploy@host", lambda r: mixed(r, ALNUM, 12)),
+        ctx("curl --user admin:", " http://x", lambda r: mixed(r, ALNUM, 12)),
+    ],
+    "ip-address": [
+        ctx("host ", " is down", lambda r: f"10.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(10, 254)}"),
+        ctx("from ", ", port 22", lambda r: f"2001:db8:{r.randint(1, 0xffff):x}::{r.randint(1, 0xffff):x}"),
+        ctx("peer=", "\n", lambda r: f"fe80::{r.randint(1, 0xffff):x}:{r.randint(1, 0xffff):x}:{r.randint(1, 0xffff):x}:1"),
+    ],
     "openssh-private-key": [
         ctx("key:\n", "\n", lambda r: pem(r, "OPENSSH PRIVATE KEY")),
         # Truncated when pasted: header and some body, no footer.
@@ -254,6 +295,14 @@ TRUE_POSITIVES: dict[str, list[Gen]] = {
 
 # Look-alikes, per rule: the detector alone must find nothing in any of these.
 FALSE_POSITIVES: dict[str, list[str]] = {
+    "private-key-body": [
+        "\n".join(["MIIB" + "A" * 60] * 4),  # base64 lines that are not a key's structure
+        "\n".join(["QUJD" * 16] * 3),
+    ],
+    "aws-bedrock-api-key": ["ABSK" + "short", "bedrock-api-key-" + "x" * 10],
+    "gitlab-session-cookie": ["_gitlab_session=" + "a" * 32, "_gitlab_session=short"],
+    "command-line-password": ["curl -u $USER:$PASS https://x", "ls -u", "mysql -p", "curl -u user: http://x"],
+    "ip-address": ["version 1.2.3.4", "v10.0.0.1", "std::vector", "12:34:56", "1.2.3.4.5", "0.0.0.0", "::"],
     "openssh-private-key": ["-----BEGIN OPENSSH PUBLIC KEY-----", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@host"],
     "private-key": [
         "-----BEGIN PUBLIC KEY-----\n" + "A" * 64 + "\n-----END PUBLIC KEY-----",
@@ -647,7 +696,7 @@ def test_secrets_across_search_window_boundaries_are_found() -> None:
     filler = "lorem ipsum dolor sit amet " * 6000  # about 160 KB, one line
     secrets = []
     text = filler
-    for offset in (boundaries._WINDOW - 30, boundaries._WINDOW - boundaries._LOCATOR_SPAN - 5, 2 * boundaries._WINDOW):
+    for offset in (scanner_module._WINDOW - 30, scanner_module._WINDOW - scanner_module._LOCATOR_SPAN - 5, 2 * scanner_module._WINDOW):
         key = "ghp_" + mixed(rng, ALNUM, 36)
         secrets.append(key)
         text = text[:offset] + " " + key + " " + text[offset:]
@@ -679,9 +728,9 @@ def test_the_public_re2_api_finds_the_same_hits(monkeypatch: pytest.MonkeyPatch)
 
     def public(regex: object) -> tuple:
         return (
-            boundaries._public_matcher(regex.search, regex.groups),  # type: ignore[attr-defined]
-            boundaries._public_matcher(regex.match, regex.groups),  # type: ignore[attr-defined]
+            re2spans._public_matcher(regex.search, regex.groups),  # type: ignore[attr-defined]
+            re2spans._public_matcher(regex.match, regex.groups),  # type: ignore[attr-defined]
         )
 
-    monkeypatch.setattr(boundaries, "_raw_matchers", public)
+    monkeypatch.setattr(scanner_module, "_raw_matchers", public)
     assert sorted(hits(ALL, text)) == fast

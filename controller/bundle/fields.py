@@ -41,6 +41,7 @@ class Category(StrEnum):
     INCIDENT_DETAILS = "incident-details"
     UNRELEASED_FINANCIALS = "unreleased-financials"
     REGULATED_DATA = "regulated-data"
+    NETWORK_ADDRESSES = "network-addresses"  # IP addresses: a bundle may choose to redact them
 
 
 class EvalCategory(StrEnum):

@@ -233,6 +233,8 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
                             )
                         )
 
+    problems.extend(_document_problems(workflow, prompts, corpus))
+
     flags_path = need_file(workflow.rollout.flags_file, "rollout", "flags_file")
     flags_doc: dict[str, Any] = {}
     if flags_path.is_file():
@@ -241,6 +243,16 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
     if problems or golden is None:
         raise BundleInvalid(display(root), problems)
     return Bundle(root, workflow, golden, prompts, corpus, flags_path, flags_doc)
+
+
+def _document_problems(workflow: Workflow, prompts: dict, corpus: tuple) -> list[Problem]:
+    """Corpus documents and prompt templates hold no forbidden value (bundle/documents.py)."""
+    from controller.bundle.documents import scan_documents
+
+    try:
+        return list(scan_documents(workflow.data_boundaries, prompts, corpus, display).problems)
+    except ValueError:
+        return []  # the detector refs are invalid: _detector_problems reports them
 
 
 def _detector_problems(workflow: Workflow, wf_file: str, lines: dict) -> list[Problem]:

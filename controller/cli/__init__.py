@@ -85,6 +85,7 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
     """Validate workflow bundles: every file, field and cross-reference, and the rules between bundles.
 
     Without --workflow every bundle under workflows/ is validated; all problems are reported at once."""
+    from controller.bundle.documents import bundle_warnings  # corpus/templates: instruction-like text
     from controller.bundle.workspace import bundle_dirs, load_bundles
 
     dirs = bundle_dirs()
@@ -95,7 +96,13 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
         bundles = load_bundles(sorted({d.resolve() for d in dirs} | {path.resolve()}), checked=path)
     if json_output:
         docs = [
-            {"workflow": b.workflow.id, "path": str(b.root), "summary": _validate_summary(b)} for b in bundles
+            {
+                "workflow": b.workflow.id,
+                "path": str(b.root),
+                "summary": _validate_summary(b),
+                "warnings": [str(w) for w in bundle_warnings(b)],
+            }
+            for b in bundles
         ]
         payload: dict[str, Any] = {"ok": True, **docs[0]} if len(docs) == 1 else {"ok": True}
         payload["workflows"] = docs
@@ -114,6 +121,7 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
         table.add_row("corpus documents", str(summary["corpus_documents"]))
         table.add_row("cohorts", " -> ".join(summary["cohorts"]))
         table.add_row("flags", summary["flags_file"])
+        table.add_row("document warnings", "\n".join(str(w) for w in bundle_warnings(bundle)) or "none")
         out.print(table)
 
 
