@@ -35,6 +35,7 @@ from controller.cli.common import out as console
 
 __all__ = ["register"]
 
+
 def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
     from controller.adapters import open_store
     from controller.service.compose import StatePaths, rollout_service
@@ -102,50 +103,50 @@ def _audit_report(
     fail_on: str | None = None,
 ) -> None:
     from controller.errors import InvalidInput
-    from controller.evidence.report import RENDERERS, build_report, collect_evidence
+    from controller.evidence.collect import collect_evidence
+    from controller.evidence.render import RENDERERS
+    from controller.evidence.report import FAIL_ON, build_report, report_exit_code
+    from controller.service.compose import StatePaths
 
     if fmt not in RENDERERS:
         raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
-    if fail_on not in (None, "fail", "unknown"):
+    if fail_on is not None and fail_on not in FAIL_ON:
         raise InvalidInput(f"--fail-on {fail_on!r}: choose fail or unknown.")
     path, _, wf, problems = load_policy(workflow)
     if wf is None:
         raise InvalidInput(
             f"{path}/workflow.yaml cannot be read, so there is no policy to report on:\n - " + "\n - ".join(problems)
         )
-    from controller.service.compose import StatePaths
-
-    state = settings(ctx).state
-    evidence = collect_evidence(
-        workflow_id=wf.id,
-        workflow=wf,
-        bundle_path=path,
-        bundle_problems=problems,
-        service=_service(ctx, wf, store_url),
-        flags_path=StatePaths(state).flags(wf.id),
-        requests_dir=StatePaths(state).requests,
-        stack_export=stack_export,
-        now=dt.datetime.now(dt.UTC),
+    paths = StatePaths(settings(ctx).state)
+    report = build_report(
+        collect_evidence(
+            workflow_id=wf.id,
+            workflow=wf,
+            bundle_path=path,
+            bundle_problems=problems,
+            service=_service(ctx, wf, store_url),
+            flags_path=paths.flags(wf.id),
+            requests_dir=paths.requests,
+            stack_export=stack_export,
+            now=dt.datetime.now(dt.UTC),
+        )
     )
-    report = build_report(evidence)
     text = RENDERERS[fmt](report)
-    failing = {"fail": {"FAIL"}, "unknown": {"FAIL", "UNKNOWN"}}.get(fail_on or "", set())
     if out is None:
         sys.stdout.write(text)
-        if report.status.value in failing:
-            raise typer.Exit(1)
-        return
-    _write_atomically(out, text)
-    counts = report.counts
-    summary = ", ".join(f"#{i.number} {i.status.value}" for i in report.items)
-    console.print(
-        f"audit report written to {out}: overall {report.status.value} ({summary}; "
-        f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)",
-        highlight=False,
-        markup=False,
-    )
-    if report.status.value in failing:
-        raise typer.Exit(1)
+    else:
+        _write_atomically(out, text)
+        counts = report.counts
+        summary = ", ".join(f"#{i.number} {i.status.value}" for i in report.items)
+        console.print(
+            f"audit report written to {out}: overall {report.status.value} ({summary}; "
+            f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)",
+            highlight=False,
+            markup=False,
+        )
+    code = report_exit_code(report, fail_on)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- rollout review ---------------------------------------------------------------------------
@@ -185,19 +186,10 @@ def _review(
     json_output: bool,
 ) -> None:
     from controller.bundle.models import parse_duration
-    from controller.core.audit import AuditRecord
-    from controller.errors import InvalidInput, RolloutError
-    from controller.evals.scoring import list_all_results
-    from controller.evidence.review import (
-        REVIEW_QUERIES,
-        ChainAction,
-        EvalRun,
-        RequestLog,
-        Window,
-        athena_script,
-        build_review,
-        detector_categories,
-    )
+    from controller.errors import InvalidInput
+    from controller.evidence.collect import collect_review
+    from controller.evidence.request_log import Window, athena_script, detector_categories
+    from controller.evidence.review import review_exit_code, review_of
     from controller.service.compose import StatePaths
 
     try:
@@ -209,56 +201,26 @@ def _review(
     path, _, wf, bundle_problems = load_policy(workflow)
     if wf is None:
         raise InvalidInput(f"{path}/workflow.yaml cannot be read:\n - " + "\n - ".join(bundle_problems))
-    detectors = detector_categories(wf)
     if athena_sql is not None:
-        sys.stdout.write(athena_script(athena_sql, detectors, window))
+        sys.stdout.write(athena_script(athena_sql, detector_categories(wf), window))
         return
-
-    problems = list(bundle_problems)
-    unverified = False  # evidence that does not verify: exit 1
-    service = _service(ctx, wf, store_url)
-    requests_dir = StatePaths(settings(ctx).state).requests
-    with RequestLog(requests_dir, detectors) as log:
-        rows = {name: log.query(name, window) for name in REVIEW_QUERIES}
-        files = ", ".join(p.name for p in log.files) or "none"
-    runs: list[EvalRun] = []
-    try:
-        runs = [EvalRun.from_result(r) for r in list_all_results(service.store)]
-    except RolloutError as exc:
-        problems.append(f"eval results do not verify: {exc}")
-        unverified = True
-    actions: list[ChainAction] = []
-    kill = None
-    try:
-        result, chain_problems = service.verify()
-        if not result.ok:
-            problems.append(f"the audit chain is BROKEN at seq {result.first_bad_seq}: {result.reason}")
-        problems += chain_problems
-        unverified = unverified or not result.ok or bool(chain_problems)
-        actions = [ChainAction.from_record(r) for r in service.history() if isinstance(r, AuditRecord)]
-        state = service.load(repair=False).state
-        kill = {"engaged": state.kill.engaged, "by": state.kill.by, "at": state.kill.at, "reason": state.kill.reason}
-    except RolloutError as exc:
-        problems.append(f"the control plane cannot be read: {exc}")
-        unverified = True
-    result_review = build_review(
-        workflow=wf.id,
+    evidence = collect_review(
+        workflow=wf,
+        bundle_path=path,
+        bundle_problems=bundle_problems,
+        service=_service(ctx, wf, store_url),
+        requests_dir=StatePaths(settings(ctx).state).requests,
         window=window,
-        generated_at=now,
-        rows=rows,
-        eval_runs=runs,
-        exceptions=wf.personal_accounts.exceptions,
-        chain=actions,
-        kill_switch=kill,
-        problems=problems,
-        sources={"requests": f"{requests_dir} ({files})", "store": service.store.describe(), "bundle": str(path)},
+        now=now,
     )
+    review = review_of(evidence)
     if json_output:
-        print_json(result_review.to_dict())
+        print_json(review.to_dict())
     else:
-        _print_review(result_review)
-    if unverified:
-        raise typer.Exit(1)
+        _print_review(review)
+    code = review_exit_code(evidence)
+    if code:
+        raise typer.Exit(code)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> Any:
