@@ -1,8 +1,10 @@
 """Evidence for auditors and operators: ``rollout audit report`` and ``rollout review``.
 
 ``register(app, audit)`` adds ``report`` to the ``audit`` group (which ``controller.cli``
-creates) and ``review`` to the app. Everything here is read-only: no state, flag document or
-log is written (``--out`` writes only the report file).
+creates) and ``review`` to the app. These commands parse options, call the evidence collector
+(``controller.evidence.collect``) and the pure judges (``controller.evidence.report``,
+``controller.evidence.review``, which also decide the exit codes), and render. Everything here
+is read-only: no state, flag document or log is written (``--out`` writes only the report file).
 
 Exit codes: 0 the report or review was produced (whatever its verdicts: they are in the
 document), 1 ``review`` found evidence that does not verify or cannot be read (a broken audit
@@ -234,6 +236,112 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) ->
     return table
 
 
+def _short(v: Any) -> str:
+    """A digest as its first 12 characters; anything else as it is."""
+    s = str(v)
+    return s[:12] if len(s) == 64 else s
+
+
+_USAGE_KEYS = (
+    "day",
+    "cohort",
+    "variant",
+    "requests",
+    "subjects",
+    "answered",
+    "fallback",
+    "blocked",
+    "disabled",
+    "refused",
+)
+
+
+def _usage(r: Any) -> Any:
+    return _table(
+        "1. Usage by day and cohort (and the release it was served)",
+        ["day", "cohort", "release", "requests", "subjects", "answered", "fallback", "blocked", "disabled", "refused"],
+        [[_short(u[k]) if k == "variant" else u[k] for k in _USAGE_KEYS] for u in r.usage],
+        "no user requests",
+    )
+
+
+def _near_misses(r: Any) -> list[Any]:
+    tables = [
+        _table(
+            "2. Near-misses: forbidden input in questions, by category",
+            ["category", "action", "blocked", "let through (redacted)", "values found"],
+            [[c, v["action"], v["blocked"], v["let_through"], v["findings"]] for c, v in r.by_category.items()],
+            "none",
+        )
+    ]
+    if r.redactions:
+        keys = ("location", "category", "decision", "requests", "findings")
+        tables.append(
+            _table(
+                "   Redactions in retrieved context and model output",
+                ["where", "category", "decision", "requests", "values"],
+                [[x[k] for k in keys] for x in r.redactions],
+                "none",
+            )
+        )
+    return tables
+
+
+def _fallbacks(r: Any) -> Any:
+    return _table(
+        "3. Fallbacks and disabled requests",
+        ["decision", "reason", "requests"],
+        [[f["decision"], f["reason"], f["requests"]] for f in r.fallbacks],
+        "none",
+    )
+
+
+def _violations(r: Any) -> Any:
+    rows = [["blocked", c, n] for c, n in r.blocked.items()]
+    rows += [["identity refused", x["reason"], x["requests"]] for x in r.refusals]
+    rows += [["ANSWERED WITH FORBIDDEN INPUT", c, n] for c, n in r.answered_with_forbidden_input.items()]
+    return _table("4. Policy violations", ["kind", "category / reason", "requests"], rows, "none")
+
+
+def _regressions(r: Any) -> Any:
+    return _table(
+        "5. Golden-set regressions (passed before, fail now)",
+        ["case", "category", "passed in", "fails in", "same release"],
+        [
+            [
+                g.case_id,
+                g.category,
+                f"{_short(g.passed_release)} {g.passed_at[:16]}",
+                f"{_short(g.failed_release)} {g.failed_at[:16]}",
+                "yes" if g.same_release else "no",
+            ]
+            for g in r.regressions
+        ],
+        "none",
+    )
+
+
+def _exceptions(r: Any) -> Any:
+    return _table(
+        "6. Personal-account exceptions",
+        ["subject", "owner", "expires", "days left", "status"],
+        [
+            [e.subject, e.owner, e.expires, e.days_left, e.status.upper() if e.status != "ok" else "ok"]
+            for e in r.exceptions
+        ],
+        "none granted",
+    )
+
+
+def _changes(r: Any) -> Any:
+    return _table(
+        "7. Control-plane actions",
+        ["seq", "time", "operator", "action", "release", "reason"],
+        [[a.seq, a.time, a.operator, a.action, _short(a.release or ""), a.reason or ""] for a in r.changes],
+        "none in this window",
+    )
+
+
 def _print_review(r: Any) -> None:
     w = r.window.to_dict()
     totals = r.totals
@@ -243,100 +351,18 @@ def _print_review(r: Any) -> None:
         f"{totals['blocked']} blocked, {totals['disabled']} disabled, {totals['refused']} refused)",
         highlight=False,
     )
-
-    def short(v: Any) -> str:
-        s = str(v)
-        return s[:12] if len(s) == 64 else s
-
-    console.print(
-        _table(
-            "1. Usage by day and cohort (and the release it was served)",
-            ["day", "cohort", "release", "requests", "subjects"]
-            + ["answered", "fallback", "blocked", "disabled", "refused"],
-            [
-                [
-                    u["day"],
-                    u["cohort"],
-                    short(u["variant"]),
-                    u["requests"],
-                    u["subjects"],
-                    u["answered"],
-                    u["fallback"],
-                    u["blocked"],
-                    u["disabled"],
-                    u["refused"],
-                ]
-                for u in r.usage
-            ],
-            "no user requests",
-        )
+    sections = (
+        _usage(r),
+        *_near_misses(r),
+        _fallbacks(r),
+        _violations(r),
+        _regressions(r),
+        _exceptions(r),
+        _changes(r),
     )
-    console.print(
-        _table(
-            "2. Near-misses: forbidden input in questions, by category",
-            ["category", "action", "blocked", "let through (redacted)", "values found"],
-            [[c, v["action"], v["blocked"], v["let_through"], v["findings"]] for c, v in r.by_category.items()],
-            "none",
-        )
-    )
-    if r.redactions:
-        console.print(
-            _table(
-                "   Redactions in retrieved context and model output",
-                ["where", "category", "decision", "requests", "values"],
-                [[x["location"], x["category"], x["decision"], x["requests"], x["findings"]] for x in r.redactions],
-                "none",
-            )
-        )
-    console.print(
-        _table(
-            "3. Fallbacks and disabled requests",
-            ["decision", "reason", "requests"],
-            [[f["decision"], f["reason"], f["requests"]] for f in r.fallbacks],
-            "none",
-        )
-    )
-    violations = [["blocked", c, n] for c, n in r.blocked.items()]
-    violations += [["identity refused", x["reason"], x["requests"]] for x in r.refusals]
-    violations += [["ANSWERED WITH FORBIDDEN INPUT", c, n] for c, n in r.answered_with_forbidden_input.items()]
-    console.print(_table("4. Policy violations", ["kind", "category / reason", "requests"], violations, "none"))
-    console.print(
-        _table(
-            "5. Golden-set regressions (passed before, fail now)",
-            ["case", "category", "passed in", "fails in", "same release"],
-            [
-                [
-                    g.case_id,
-                    g.category,
-                    f"{short(g.passed_release)} {g.passed_at[:16]}",
-                    f"{short(g.failed_release)} {g.failed_at[:16]}",
-                    "yes" if g.same_release else "no",
-                ]
-                for g in r.regressions
-            ],
-            "none",
-        )
-    )
-    console.print(
-        _table(
-            "6. Personal-account exceptions",
-            ["subject", "owner", "expires", "days left", "status"],
-            [
-                [e.subject, e.owner, e.expires, e.days_left, e.status.upper() if e.status != "ok" else "ok"]
-                for e in r.exceptions
-            ],
-            "none granted",
-        )
-    )
+    for section in sections:
+        console.print(section)
     kill = r.kill_switch or {}
-    console.print(
-        _table(
-            "7. Control-plane actions",
-            ["seq", "time", "operator", "action", "release", "reason"],
-            [[a.seq, a.time, a.operator, a.action, short(a.release or ""), a.reason or ""] for a in r.changes],
-            "none in this window",
-        )
-    )
     state = (
         f"ENGAGED by {kill.get('by')} at {kill.get('at')}: {kill.get('reason')}" if kill.get("engaged") else "released"
     )
