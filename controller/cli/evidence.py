@@ -106,12 +106,11 @@ def _audit_report(
 ) -> None:
     from controller.errors import InvalidInput
     from controller.evidence.collect import collect_evidence
-    from controller.evidence.render import RENDERERS
+    from controller.evidence.render import renderer
     from controller.evidence.report import FAIL_ON, build_report, report_exit_code
     from controller.service.compose import StatePaths
 
-    if fmt not in RENDERERS:
-        raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
+    render = renderer(fmt)
     if fail_on is not None and fail_on not in FAIL_ON:
         raise InvalidInput(f"--fail-on {fail_on!r}: choose fail or unknown.")
     path, _, wf, problems = load_policy(workflow)
@@ -133,7 +132,7 @@ def _audit_report(
             now=dt.datetime.now(dt.UTC),
         )
     )
-    text = RENDERERS[fmt](report)
+    text = render(report)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -1,8 +1,8 @@
 """The auditor's report rendered: markdown, one self-contained HTML file, or JSON (pure).
 
 Every renderer takes a ``controller.evidence.model.Report`` and returns text; ``RENDERERS``
-maps the ``--format`` names to them. Markdown and HTML escape whatever they show (bundle
-problems, paths and summaries come from files an operator controls).
+maps the ``--format`` names to them (``renderer`` refuses any other). Markdown and HTML escape
+whatever they show (bundle problems, paths and summaries come from files an operator controls).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from controller.errors import InvalidInput
 from controller.evidence.model import Report, Status
 
-__all__ = ["RENDERERS", "render", "render_html", "render_json", "render_markdown"]
+__all__ = ["RENDERERS", "render_html", "render_json", "render_markdown", "renderer"]
 
 
 def _md_cell(value: Any) -> str:
@@ -124,7 +124,8 @@ def render_json(report: Report) -> str:
 RENDERERS: dict[str, Callable[[Report], str]] = {"md": render_markdown, "html": render_html, "json": render_json}
 
 
-def render(report: Report, fmt: str) -> str:
+def renderer(fmt: str) -> Callable[[Report], str]:
+    """The renderer for ``--format fmt``; ``InvalidInput`` for a format there is none for."""
     if fmt not in RENDERERS:
         raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
-    return RENDERERS[fmt](report)
+    return RENDERERS[fmt]
