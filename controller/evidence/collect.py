@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.errors import InvalidInput, RolloutError
 from controller.evidence.facts import (
@@ -36,6 +36,10 @@ from controller.evidence.items.review_and_kill_switch import referenced_document
 from controller.evidence.report import jsonable
 from controller.evidence.request_log import REPORT_QUERIES, REVIEW_QUERIES, RequestLog, Window, detector_categories
 from controller.evidence.stack_export import Provisioned, read_stack_export
+from controller.ports import Store
+
+if TYPE_CHECKING:
+    from controller.service.rollout import Loaded, RolloutService
 
 __all__ = [
     "collect_evidence",
@@ -68,7 +72,7 @@ def load_stack_export(path: Path) -> Provisioned:
 # --- readers shared by the report and the review ------------------------------------------------
 
 
-def read_state(service: Any) -> tuple[Any, str | None]:
+def read_state(service: RolloutService) -> tuple[Loaded | None, str | None]:
     """The stored rollout state as ``service.load(repair=False)`` returns it, or why it cannot be read."""
     try:
         return service.load(repair=False), None
@@ -76,7 +80,7 @@ def read_state(service: Any) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def read_chain(service: Any) -> tuple[ChainFacts | None, str | None]:
+def read_chain(service: RolloutService) -> tuple[ChainFacts | None, str | None]:
     """The control-plane audit chain, re-verified, with its records; or why it cannot be read."""
     from controller.core.audit import AuditRecord
 
@@ -102,7 +106,7 @@ def read_chain(service: Any) -> tuple[ChainFacts | None, str | None]:
     )
 
 
-def read_evals(store: Any) -> tuple[tuple[EvalRun, ...] | None, str | None]:
+def read_evals(store: Store) -> tuple[tuple[EvalRun, ...] | None, str | None]:
     """Every stored eval result, each verified against its content hash; or why they do not verify."""
     from controller.evals.scoring import list_all_results
 
@@ -140,7 +144,7 @@ def _documents(workflow: Any, bundle_path: Path | None) -> dict[str, bool]:
     return {rel: (bundle_path / rel).is_file() for rel in referenced_documents(workflow).values()}
 
 
-def _state_facts(service: Any, loaded: Any) -> StateFacts | None:
+def _state_facts(service: RolloutService, loaded: Loaded | None) -> StateFacts | None:
     """The state as the report shows it; None when nothing was ever stored."""
     if loaded is None:
         return None
@@ -164,7 +168,7 @@ def _state_facts(service: Any, loaded: Any) -> StateFacts | None:
     )
 
 
-def _release_facts(store: Any, digest: str) -> ReleaseFacts:
+def _release_facts(store: Store, digest: str) -> ReleaseFacts:
     from controller.core.release import load_release
 
     try:
@@ -235,7 +239,7 @@ def collect_evidence(
     workflow: Any,
     bundle_path: Path | None,
     bundle_problems: Sequence[str],
-    service: Any,
+    service: RolloutService,
     flags_path: Path,
     requests_dir: Path,
     stack_export: Path | None,
@@ -282,7 +286,7 @@ def collect_review(
     workflow: Any,
     bundle_path: Path,
     bundle_problems: Sequence[str],
-    service: Any,
+    service: RolloutService,
     requests_dir: Path,
     window: Window,
     now: dt.datetime,
