@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controller.core.provisioning import LogClass, bucket_rules
-from controller.evidence.facts import Evidence, RequestFacts
+from controller.evidence.facts import EvalRun, Evidence, RequestFacts
 from controller.evidence.items.common import (
     ItemCheck,
     bundle_valid,
@@ -22,7 +22,6 @@ from controller.evidence.items.common import (
 )
 from controller.evidence.items.provisioned import bucket_check, redaction_function_check
 from controller.evidence.model import BUNDLE, EVALS, REQUESTS, STACK, Check, failed, passed, unknown
-from controller.evidence.review import EvalRun
 
 __all__ = ["CHECKS"]
 

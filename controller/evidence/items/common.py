@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.core.timefmt import parse_time
-from controller.evidence.facts import Evidence, ReleaseFacts, RequestFacts
+from controller.evidence.facts import ChainAction, EvalRun, Evidence, ReleaseFacts, RequestFacts
 from controller.evidence.model import BUNDLE, CHAIN, EVALS, REQUESTS, STATE, Check, failed, passed, unknown
-from controller.evidence.review import ChainAction, EvalRun
 
 __all__ = [
     "RETENTION_CLASSES",

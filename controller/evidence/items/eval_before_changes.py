@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from controller.evidence.facts import Evidence
+from controller.evidence.facts import ChainAction, EvalRun, Evidence
 from controller.evidence.items.common import (
     ItemCheck,
     age,
@@ -23,7 +23,6 @@ from controller.evidence.items.common import (
 )
 from controller.evidence.items.provisioned import reconcile_schedule_check
 from controller.evidence.model import BUNDLE, CHAIN, EVALS, Check, failed, passed, unknown
-from controller.evidence.review import ChainAction, EvalRun
 
 __all__ = ["CHECKS"]
 

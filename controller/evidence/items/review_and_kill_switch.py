@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.evidence.facts import Evidence
+from controller.evidence.facts import ChainAction, Evidence
 from controller.evidence.items.common import ItemCheck, bundle_valid, plural, with_chain_actions
 from controller.evidence.model import BUNDLE, CHAIN, FLAGS, Check, failed, passed, unknown
-from controller.evidence.review import ChainAction
 
 __all__ = ["CHECKS", "referenced_documents"]
 
