@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.errors import InvalidInput
-from controller.evidence.model import Report, Status
+from controller.evidence.model import Item, Report, Status, Table
 
 __all__ = ["RENDERERS", "render_html", "render_json", "render_markdown", "renderer"]
 
@@ -22,37 +22,43 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: Report) -> str:
+def _counts(report: Report) -> str:
     counts = report.counts
+    return f"({counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)"
+
+
+def render_markdown(report: Report) -> str:
     lines = [
         f"# Definition of Done: {report.workflow}",
         "",
         f"Generated {report.generated_at} by `rollout audit report`. Overall: **{report.status.value}** "
-        f"({counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN). Missing evidence is "
-        "UNKNOWN, never PASS.",
+        f"{_counts(report)}. Missing evidence is UNKNOWN, never PASS.",
         "",
         "| # | Definition of Done | Verdict | Rationale |",
         "|---|---|---|---|",
     ]
-    for item in report.items:
-        lines.append(
-            f"| {item.number} | {_md_cell(item.title)} | **{item.status.value}** | {_md_cell(item.rationale)} |"
-        )
+    lines += [
+        f"| {item.number} | {_md_cell(item.title)} | **{item.status.value}** | {_md_cell(item.rationale)} |"
+        for item in report.items
+    ]
     for item in report.items:
         lines += ["", f"## {item.number}. {item.title}: {item.status.value}", ""]
         lines += [f"- **{c.status.value}** ({c.source}): {c.summary}" for c in item.checks]
     lines += ["", "## Evidence"]
     for table in report.tables:
-        lines += ["", f"### {table.title}", ""]
-        if table.note:
-            lines += [_md_cell(table.note), ""]
-        if table.rows:
-            lines.append("| " + " | ".join(_md_cell(c) for c in table.columns) + " |")
-            lines.append("|" + "---|" * len(table.columns))
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-        else:
-            lines.append("(none)")
+        lines += _md_evidence(table)
     return "\n".join(lines) + "\n"
+
+
+def _md_evidence(table: Table) -> list[str]:
+    lines = ["", f"### {table.title}", ""]
+    if table.note:
+        lines += [_md_cell(table.note), ""]
+    if not table.rows:
+        return [*lines, "(none)"]
+    lines.append("| " + " | ".join(_md_cell(c) for c in table.columns) + " |")
+    lines.append("|" + "---|" * len(table.columns))
+    return lines + ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
 
 
 _CSS = """
@@ -67,54 +73,61 @@ td.wrap{word-break:break-word}
 """
 
 
+def _badge(status: Status) -> str:
+    return f'<span class="badge {status.value}">{status.value}</span>'
+
+
 def render_html(report: Report) -> str:
     """One self-contained HTML file: inline CSS, no scripts, no external fonts, images or links."""
     e = html.escape
-    counts = report.counts
-
-    def badge(status: Status) -> str:
-        return f'<span class="badge {status.value}">{status.value}</span>'
-
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Definition of Done: {e(report.workflow)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Definition of Done: {e(report.workflow)}</h1>",
-        f"<p>Generated {e(report.generated_at)} by <code>rollout audit report</code>. Overall: {badge(report.status)} "
-        f"({counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN). Missing evidence is UNKNOWN, "
-        "never PASS.</p>",
+        f"<p>Generated {e(report.generated_at)} by <code>rollout audit report</code>. Overall: "
+        f"{_badge(report.status)} {_counts(report)}. Missing evidence is UNKNOWN, never PASS.</p>",
         "<table><thead><tr><th>#</th><th>Definition of Done</th><th>Verdict</th><th>Rationale</th></tr></thead><tbody>",
     ]
-    for item in report.items:
-        out.append(
-            f"<tr><td>{item.number}</td><td>{e(item.title)}</td><td>{badge(item.status)}</td>"
-            f'<td class="wrap">{e(item.rationale)}</td></tr>'
-        )
+    out += [
+        f"<tr><td>{item.number}</td><td>{e(item.title)}</td><td>{_badge(item.status)}</td>"
+        f'<td class="wrap">{e(item.rationale)}</td></tr>'
+        for item in report.items
+    ]
     out.append("</tbody></table>")
     for item in report.items:
-        out.append(f"<h2>{item.number}. {e(item.title)} {badge(item.status)}</h2>")
-        out.append("<table><thead><tr><th>Verdict</th><th>Source</th><th>Evidence</th></tr></thead><tbody>")
-        out += [
-            f'<tr><td>{badge(c.status)}</td><td>{e(c.source)}</td><td class="wrap">{e(c.summary)}</td></tr>'
-            for c in item.checks
-        ]
-        out.append("</tbody></table>")
+        out += _html_item(item)
     out.append("<h2>Evidence</h2>")
     for table in report.tables:
-        out.append(f"<h3>{e(table.title)}</h3>")
-        if table.note:
-            out.append(f'<p class="note">{e(table.note)}</p>')
-        if table.rows:
-            out.append(
-                "<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in table.columns) + "</tr></thead><tbody>"
-            )
-            out += ["<tr>" + "".join(f'<td class="wrap">{e(str(v))}</td>' for v in row) + "</tr>" for row in table.rows]
-            out.append("</tbody></table>")
-        else:
-            out.append('<p class="note">(none)</p>')
+        out += _html_evidence(table)
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _html_item(item: Item) -> list[str]:
+    e = html.escape
+    return [
+        f"<h2>{item.number}. {e(item.title)} {_badge(item.status)}</h2>",
+        "<table><thead><tr><th>Verdict</th><th>Source</th><th>Evidence</th></tr></thead><tbody>",
+        *(
+            f'<tr><td>{_badge(c.status)}</td><td>{e(c.source)}</td><td class="wrap">{e(c.summary)}</td></tr>'
+            for c in item.checks
+        ),
+        "</tbody></table>",
+    ]
+
+
+def _html_evidence(table: Table) -> list[str]:
+    e = html.escape
+    out = [f"<h3>{e(table.title)}</h3>"]
+    if table.note:
+        out.append(f'<p class="note">{e(table.note)}</p>')
+    if not table.rows:
+        return [*out, '<p class="note">(none)</p>']
+    out.append("<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in table.columns) + "</tr></thead><tbody>")
+    out += ["<tr>" + "".join(f'<td class="wrap">{e(str(v))}</td>' for v in row) + "</tr>" for row in table.rows]
+    return [*out, "</tbody></table>"]
 
 
 def render_json(report: Report) -> str:
