@@ -12,15 +12,7 @@ Verdicts, decided once (``controller.evidence.model.combine``):
 - a provisioned value that differs from the bundle (retention days, Object Lock mode, JWT
   issuer...) is FAIL naming both values.
 
-The parts, one concept each:
-
-    model.py          verdicts, checks, items, the report, tables
-    facts.py          the evidence judged (Evidence and its parts)
-    stack_export.py   a `pulumi stack export` read into data
-    items/            the five items and their checks
-    tables.py         the evidence as tables; this module has it as JSON
-    render.py         markdown, HTML, JSON
-    collect.py        the I/O: gathering the evidence from the store, files and the request log
+The other parts of the report are listed in ``controller.evidence``.
 """
 
 from __future__ import annotations
