@@ -21,16 +21,11 @@ import typer
 from typer.testing import CliRunner
 
 from controller.bundle.models import load_bundle
-from controller.evidence.report import (
-    Check,
-    Evidence,
-    Item,
-    Status,
-    build_report,
-    expected_buckets,
-    read_stack_export,
-    render_html,
-)
+from controller.evidence.facts import Evidence
+from controller.evidence.model import Check, Item, Report, Status
+from controller.evidence.render import render_html
+from controller.evidence.report import build_report, report_exit_code
+from controller.evidence.stack_export import read_stack_export
 
 try:
     from tests.conftest import copy_project, edit_yaml
@@ -168,6 +163,7 @@ def test_the_complete_pipeline_passes_every_item(complete: tuple[Path, Path]) ->
     evidence = doc["evidence"]
     assert evidence["audit_chain"]["ok"] is True and evidence["audit_chain"]["checked"] == 1
     assert evidence["evals"][0]["verdict"] == "PASS" and len(evidence["evals"][0]["content_hash"]) == 64
+    assert evidence["evals"][0]["finished_at"].endswith("Z")  # controller.core.timefmt, like every stored time
     assert evidence["flags"]["sha256"] and evidence["provisioned"]["stack"] == "prod"
 
 
@@ -319,11 +315,9 @@ def test_the_stack_export_fixture_matches_the_programs_expected_values() -> None
     from controller.core import provisioning as derive  # pure: no Pulumi needed
 
     workflow = load_bundle(Path(__file__).resolve().parents[1] / "workflows" / "internal-docs-qa").workflow
-    rules = derive.bucket_rules(workflow)
     prov = read_stack_export(json.loads(EXPORT.read_text()))
-    for log_class, want in expected_buckets(workflow).items():
-        rule = rules[derive.LogClass(log_class)]
-        assert (want.posture, want.days, want.object_lock_mode) == (rule.posture, rule.days, rule.object_lock_mode)
+    for log_class in (derive.LogClass.AUDIT_LOG, derive.LogClass.RAW_INVOCATION_LOGS, derive.LogClass.CONTROL_PLANE):
+        rule = derive.bucket_rules(workflow)[log_class]
         (bucket,) = prov.buckets_of(log_class, workflow.id)
         assert bucket.current_days == (rule.expiry.current_days,)
         assert bucket.noncurrent_days == ((rule.expiry.noncurrent_days,) if rule.versioned else ())
@@ -335,6 +329,50 @@ def test_the_stack_export_fixture_matches_the_programs_expected_values() -> None
     assert prov.permission_sets[0].name == f"ai-{workflow.id}"
     grants = json.loads(prov.permission_sets[0].inline_policy)["Statement"][0]["Resource"]
     assert grants == list(derive.model_arns(workflow))
+
+
+def test_the_report_judges_buckets_and_model_grants_by_the_provisioning_rules(project: Path) -> None:
+    """The report has no copy of the infra rules: change the bundle and both move together."""
+    from controller.core import provisioning as derive
+
+    def longer_audit_retention(data: Any) -> None:
+        data["logging"]["retention"]["postures"]["sec-log-audit"]["days"] = 731
+        data["surface"]["endpoint"]["region"] = "us-east-1"
+
+    edit_yaml(project / "workflow.yaml", longer_audit_retention)
+    workflow = load_bundle(project).workflow
+    rule = derive.bucket_rules(workflow)[derive.LogClass.AUDIT_LOG]
+    assert rule.days == 731  # what the infra program would now provision
+    report = build_report(
+        Evidence(
+            "internal-docs-qa",
+            "2026-11-26T12:00:00+00:00",
+            workflow=workflow,
+            provisioned=read_stack_export(json.loads(EXPORT.read_text())),
+        )
+    )
+    trail = report.items[2].rationale
+    assert f"the bundle's posture {rule.posture} requires {rule.days} days" in trail and "control_plane" not in trail
+    # the fixture grants eu-west-1 ARNs; the rules now name the us-east-1 ones, so item 1 fails naming them
+    (granted,) = json.loads(read_stack_export(json.loads(EXPORT.read_text())).permission_sets[0].inline_policy)[
+        "Statement"
+    ][0]["Resource"]
+    assert granted not in derive.model_arns(workflow)
+    sso = report.items[0]
+    assert sso.status is Status.FAIL and "does not sanction" in sso.rationale and granted in sso.rationale
+
+    # and a bucket is found by the tag the infra program writes
+    def untag(r: dict[str, Any]) -> None:
+        for side in ("inputs", "outputs"):
+            (r.get(side) or {}).get("tags", {}).pop(derive.LOG_CLASS_TAG, None)
+
+    untagged = _mutated(untag)
+    report = build_report(
+        Evidence(
+            "internal-docs-qa", "2026-11-26T12:00:00+00:00", workflow=workflow, provisioned=read_stack_export(untagged)
+        )
+    )
+    assert f"has no bucket tagged {derive.LOG_CLASS_TAG}=audit_log" in report.items[2].rationale
 
 
 def test_pulumi_aws_6_type_tokens_are_read_too() -> None:
@@ -351,7 +389,7 @@ def test_pulumi_aws_6_type_tokens_are_read_too() -> None:
 
 
 def test_request_counts_by_decision_equal_plain_python(project: Path, tmp_path: Path) -> None:
-    from controller.evidence.review import detector_categories
+    from controller.evidence.request_log import detector_categories
 
     categories = {d: (c, a) for d, c, a in detector_categories(load_bundle(project).workflow)}
     records = generate_records(4242, categories, n=500)
@@ -447,6 +485,16 @@ def test_fail_beats_unknown_beats_pass(checks: tuple[Status, ...], want: Status)
     if want is not Status.PASS and deciding:
         assert all(c.summary in it.rationale for c in deciding)
         assert not any(c.summary in it.rationale for c in it.checks if c.status is not want)
+
+
+def test_fail_on_decides_the_exit_code_from_the_overall_verdict() -> None:
+    def report(*statuses: Status) -> Report:
+        items = tuple(Item(n, "k", "t", (Check(s, "bundle", "x"),)) for n, s in enumerate(statuses, 1))
+        return Report("wf", "2026-11-26T12:00:00+00:00", items, {}, ())
+
+    assert [report_exit_code(report(Status.PASS), f) for f in (None, "fail", "unknown")] == [0, 0, 0]
+    assert [report_exit_code(report(Status.PASS, Status.UNKNOWN), f) for f in (None, "fail", "unknown")] == [0, 0, 1]
+    assert [report_exit_code(report(Status.UNKNOWN, Status.FAIL), f) for f in (None, "fail", "unknown")] == [0, 1, 1]
 
 
 def test_an_expired_exception_fails_item_1(project: Path, tmp_path: Path) -> None:

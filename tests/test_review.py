@@ -19,21 +19,19 @@ from typer.testing import CliRunner
 
 from controller.adapters.request_sinks import schema_document
 from controller.bundle.models import load_bundle
-from controller.evidence.review import (
+from controller.evidence.facts import EvalRun
+from controller.evidence.request_log import (
     QUERIES,
     REVIEW_QUERIES,
     SQL_DIR,
-    EvalRun,
     RequestLog,
     Window,
     athena_script,
     bind_literals,
-    build_review,
     detector_categories,
-    exception_status,
-    golden_regressions,
     query_text,
 )
+from controller.evidence.review import build_review, exception_status, golden_regressions
 
 try:
     from tests.conftest import BUNDLE, REPO, edit_yaml
@@ -572,3 +570,82 @@ def test_rollout_review_refuses_a_bad_since_and_prints_athena_sql(project: Path,
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("-- ===== the table over s3://BUCKET/requests/ =====")
     assert result.stdout.count("-- ===== query ") == len(QUERIES) and "?" not in result.stdout.split("query usage")[1]
+
+
+# --- the review's decision: problems and exit code (pure, no I/O) ---------------------------------
+
+
+def _chain(*, ok: bool = True, problems: tuple[str, ...] = (), times: tuple[str, ...] = ()) -> Any:
+    from controller.evidence.facts import ChainAction, ChainFacts
+
+    actions = tuple(
+        ChainAction(seq, t, "priya.natarajan", "promote", "a" * 64, "pilot") for seq, t in enumerate(times, 1)
+    )
+    return ChainFacts(ok, "ok" if ok else "broken", len(actions), None if ok else 2, None if ok else "modified",
+                      0, None, None, problems, actions)  # fmt: skip
+
+
+def _evidence(**facts: Any) -> Any:
+    from controller.evidence.facts import ReviewEvidence
+
+    kill = {"engaged": False, "by": None, "at": None, "reason": None}
+    return ReviewEvidence("wf", Window(NOW - dt.timedelta(days=7), NOW), NOW, rows={}, kill_switch=kill, **facts)
+
+
+@pytest.mark.parametrize(
+    ("facts", "code", "problem"),
+    [
+        ({}, 0, None),
+        ({"bundle_problems": ("an exception expired",)}, 0, "an exception expired"),  # a finding, not a failure
+        ({"chain": _chain(times=("2026-11-25T10:00:00.000000Z",))}, 0, None),
+        ({"evals_error": "result edited"}, 1, "eval results do not verify: result edited"),
+        ({"chain": _chain(ok=False)}, 1, "the audit chain is BROKEN at seq 2: modified"),
+        ({"chain": _chain(problems=("the state is ahead",))}, 1, "the state is ahead"),
+        ({"chain_error": "store unreachable"}, 1, "the control plane cannot be read: store unreachable"),
+        ({"state_error": "state unreadable"}, 1, "the control plane cannot be read: state unreadable"),
+        ({"chain": _chain(times=("2026-11-25T10:00:00",))}, 1, "seq 1 cannot be placed in the window"),
+    ],
+)
+def test_the_review_exits_1_only_when_evidence_does_not_verify(facts: dict, code: int, problem: str | None) -> None:
+    from controller.evidence.review import review_exit_code, review_of, review_problems
+
+    ev = _evidence(**facts)
+    assert review_exit_code(ev) == code
+    problems = review_problems(ev)
+    assert (problem is None) == (problems == []), problems
+    if problem is not None:
+        assert any(problem in p for p in problems), problems
+    review = review_of(ev)
+    assert list(review.problems) == problems
+    unreadable = "chain_error" in facts or "state_error" in facts
+    assert (review.kill_switch is None) == unreadable  # an unreadable control plane shows no kill switch
+
+
+def test_a_naive_time_is_an_error_never_assumed_utc() -> None:
+    window = Window(NOW - dt.timedelta(days=7), NOW)
+    assert window.contains("2026-11-25T10:00:00Z") and window.contains("2026-11-25T12:00:00+02:00")
+    with pytest.raises(ValueError, match="no time zone"):
+        window.contains("2026-11-25T10:00:00")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Window(dt.datetime(2026, 11, 1), NOW)
+    # a naive audit-record time is left out of the window and named, not guessed
+    review = build_review(
+        workflow="wf",
+        window=window,
+        generated_at=NOW,
+        rows={},
+        chain=_chain(times=("2026-11-25T10:00:00", "2026-11-25T11:00:00Z")).actions,
+    )
+    assert [c.seq for c in review.changes] == [2]
+
+
+def test_stored_times_are_written_in_utc_with_z() -> None:
+    from controller.evidence.review import build_review
+
+    review = build_review(workflow="wf", window=Window.everything(), generated_at=NOW, rows={}).to_dict()
+    assert review["generated_at"] == "2026-11-26T12:00:00.000000Z"
+    assert review["window"] == {"since": "1970-01-01T00:00:00.000000Z", "until": "9999-12-31T00:00:00.000000Z"}
+    assert Window(NOW - dt.timedelta(hours=1), NOW).params()[2:] == [
+        "2026-11-26T11:00:00.000000Z",
+        "2026-11-26T12:00:00.000000Z",
+    ]

@@ -1,8 +1,10 @@
 """Evidence for auditors and operators: ``rollout audit report`` and ``rollout review``.
 
 ``register(app, audit)`` adds ``report`` to the ``audit`` group (which ``controller.cli``
-creates) and ``review`` to the app. Everything here is read-only: no state, flag document or
-log is written (``--out`` writes only the report file).
+creates) and ``review`` to the app. These commands parse options, call the evidence collector
+(``controller.evidence.collect``) and the pure judges (``controller.evidence.report``,
+``controller.evidence.review``, which also decide the exit codes), and render. Everything here
+is read-only: no state, flag document or log is written (``--out`` writes only the report file).
 
 Exit codes: 0 the report or review was produced (whatever its verdicts: they are in the
 document), 1 ``review`` found evidence that does not verify or cannot be read (a broken audit
@@ -34,6 +36,7 @@ from controller.cli.common import (
 from controller.cli.common import out as console
 
 __all__ = ["register"]
+
 
 def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
     from controller.adapters import open_store
@@ -102,50 +105,49 @@ def _audit_report(
     fail_on: str | None = None,
 ) -> None:
     from controller.errors import InvalidInput
-    from controller.evidence.report import RENDERERS, build_report, collect_evidence
+    from controller.evidence.collect import collect_evidence
+    from controller.evidence.render import renderer
+    from controller.evidence.report import FAIL_ON, build_report, report_exit_code
+    from controller.service.compose import StatePaths
 
-    if fmt not in RENDERERS:
-        raise InvalidInput(f"--format {fmt!r}: choose md, html or json.")
-    if fail_on not in (None, "fail", "unknown"):
+    render = renderer(fmt)
+    if fail_on is not None and fail_on not in FAIL_ON:
         raise InvalidInput(f"--fail-on {fail_on!r}: choose fail or unknown.")
     path, _, wf, problems = load_policy(workflow)
     if wf is None:
         raise InvalidInput(
             f"{path}/workflow.yaml cannot be read, so there is no policy to report on:\n - " + "\n - ".join(problems)
         )
-    from controller.service.compose import StatePaths
-
-    state = settings(ctx).state
-    evidence = collect_evidence(
-        workflow_id=wf.id,
-        workflow=wf,
-        bundle_path=path,
-        bundle_problems=problems,
-        service=_service(ctx, wf, store_url),
-        flags_path=StatePaths(state).flags(wf.id),
-        requests_dir=StatePaths(state).requests,
-        stack_export=stack_export,
-        now=dt.datetime.now(dt.UTC),
+    paths = StatePaths(settings(ctx).state)
+    report = build_report(
+        collect_evidence(
+            workflow_id=wf.id,
+            workflow=wf,
+            bundle_path=path,
+            bundle_problems=problems,
+            service=_service(ctx, wf, store_url),
+            flags_path=paths.flags(wf.id),
+            requests_dir=paths.requests,
+            stack_export=stack_export,
+            now=dt.datetime.now(dt.UTC),
+        )
     )
-    report = build_report(evidence)
-    text = RENDERERS[fmt](report)
-    failing = {"fail": {"FAIL"}, "unknown": {"FAIL", "UNKNOWN"}}.get(fail_on or "", set())
+    text = render(report)
     if out is None:
         sys.stdout.write(text)
-        if report.status.value in failing:
-            raise typer.Exit(1)
-        return
-    _write_atomically(out, text)
-    counts = report.counts
-    summary = ", ".join(f"#{i.number} {i.status.value}" for i in report.items)
-    console.print(
-        f"audit report written to {out}: overall {report.status.value} ({summary}; "
-        f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)",
-        highlight=False,
-        markup=False,
-    )
-    if report.status.value in failing:
-        raise typer.Exit(1)
+    else:
+        _write_atomically(out, text)
+        counts = report.counts
+        summary = ", ".join(f"#{i.number} {i.status.value}" for i in report.items)
+        console.print(
+            f"audit report written to {out}: overall {report.status.value} ({summary}; "
+            f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['UNKNOWN']} UNKNOWN)",
+            highlight=False,
+            markup=False,
+        )
+    code = report_exit_code(report, fail_on)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- rollout review ---------------------------------------------------------------------------
@@ -185,19 +187,10 @@ def _review(
     json_output: bool,
 ) -> None:
     from controller.bundle.models import parse_duration
-    from controller.core.audit import AuditRecord
-    from controller.errors import InvalidInput, RolloutError
-    from controller.evals.results import list_all_results
-    from controller.evidence.review import (
-        REVIEW_QUERIES,
-        ChainAction,
-        EvalRun,
-        RequestLog,
-        Window,
-        athena_script,
-        build_review,
-        detector_categories,
-    )
+    from controller.errors import InvalidInput
+    from controller.evidence.collect import collect_review
+    from controller.evidence.request_log import Window, athena_script, detector_categories
+    from controller.evidence.review import review_exit_code, review_of
     from controller.service.compose import StatePaths
 
     try:
@@ -209,56 +202,26 @@ def _review(
     path, _, wf, bundle_problems = load_policy(workflow)
     if wf is None:
         raise InvalidInput(f"{path}/workflow.yaml cannot be read:\n - " + "\n - ".join(bundle_problems))
-    detectors = detector_categories(wf)
     if athena_sql is not None:
-        sys.stdout.write(athena_script(athena_sql, detectors, window))
+        sys.stdout.write(athena_script(athena_sql, detector_categories(wf), window))
         return
-
-    problems = list(bundle_problems)
-    unverified = False  # evidence that does not verify: exit 1
-    service = _service(ctx, wf, store_url)
-    requests_dir = StatePaths(settings(ctx).state).requests
-    with RequestLog(requests_dir, detectors) as log:
-        rows = {name: log.query(name, window) for name in REVIEW_QUERIES}
-        files = ", ".join(p.name for p in log.files) or "none"
-    runs: list[EvalRun] = []
-    try:
-        runs = [EvalRun.from_result(r) for r in list_all_results(service.store)]
-    except RolloutError as exc:
-        problems.append(f"eval results do not verify: {exc}")
-        unverified = True
-    actions: list[ChainAction] = []
-    kill = None
-    try:
-        result, chain_problems = service.verify()
-        if not result.ok:
-            problems.append(f"the audit chain is BROKEN at seq {result.first_bad_seq}: {result.reason}")
-        problems += chain_problems
-        unverified = unverified or not result.ok or bool(chain_problems)
-        actions = [ChainAction.from_record(r) for r in service.history() if isinstance(r, AuditRecord)]
-        state = service.load(repair=False).state
-        kill = {"engaged": state.kill.engaged, "by": state.kill.by, "at": state.kill.at, "reason": state.kill.reason}
-    except RolloutError as exc:
-        problems.append(f"the control plane cannot be read: {exc}")
-        unverified = True
-    result_review = build_review(
-        workflow=wf.id,
+    evidence = collect_review(
+        workflow=wf,
+        bundle_path=path,
+        bundle_problems=bundle_problems,
+        service=_service(ctx, wf, store_url),
+        requests_dir=StatePaths(settings(ctx).state).requests,
         window=window,
-        generated_at=now,
-        rows=rows,
-        eval_runs=runs,
-        exceptions=wf.personal_accounts.exceptions,
-        chain=actions,
-        kill_switch=kill,
-        problems=problems,
-        sources={"requests": f"{requests_dir} ({files})", "store": service.store.describe(), "bundle": str(path)},
+        now=now,
     )
+    review = review_of(evidence)
     if json_output:
-        print_json(result_review.to_dict())
+        print_json(review.to_dict())
     else:
-        _print_review(result_review)
-    if unverified:
-        raise typer.Exit(1)
+        _print_review(review)
+    code = review_exit_code(evidence)
+    if code:
+        raise typer.Exit(code)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> Any:
@@ -272,6 +235,112 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) ->
     return table
 
 
+def _short(v: Any) -> str:
+    """A digest as its first 12 characters; anything else as it is."""
+    s = str(v)
+    return s[:12] if len(s) == 64 else s
+
+
+_USAGE_KEYS = (
+    "day",
+    "cohort",
+    "variant",
+    "requests",
+    "subjects",
+    "answered",
+    "fallback",
+    "blocked",
+    "disabled",
+    "refused",
+)
+
+
+def _usage(r: Any) -> Any:
+    return _table(
+        "1. Usage by day and cohort (and the release it was served)",
+        ["day", "cohort", "release", "requests", "subjects", "answered", "fallback", "blocked", "disabled", "refused"],
+        [[_short(u[k]) if k == "variant" else u[k] for k in _USAGE_KEYS] for u in r.usage],
+        "no user requests",
+    )
+
+
+def _near_misses(r: Any) -> list[Any]:
+    tables = [
+        _table(
+            "2. Near-misses: forbidden input in questions, by category",
+            ["category", "action", "blocked", "let through (redacted)", "values found"],
+            [[c, v["action"], v["blocked"], v["let_through"], v["findings"]] for c, v in r.by_category.items()],
+            "none",
+        )
+    ]
+    if r.redactions:
+        keys = ("location", "category", "decision", "requests", "findings")
+        tables.append(
+            _table(
+                "   Redactions in retrieved context and model output",
+                ["where", "category", "decision", "requests", "values"],
+                [[x[k] for k in keys] for x in r.redactions],
+                "none",
+            )
+        )
+    return tables
+
+
+def _fallbacks(r: Any) -> Any:
+    return _table(
+        "3. Fallbacks and disabled requests",
+        ["decision", "reason", "requests"],
+        [[f["decision"], f["reason"], f["requests"]] for f in r.fallbacks],
+        "none",
+    )
+
+
+def _violations(r: Any) -> Any:
+    rows = [["blocked", c, n] for c, n in r.blocked.items()]
+    rows += [["identity refused", x["reason"], x["requests"]] for x in r.refusals]
+    rows += [["ANSWERED WITH FORBIDDEN INPUT", c, n] for c, n in r.answered_with_forbidden_input.items()]
+    return _table("4. Policy violations", ["kind", "category / reason", "requests"], rows, "none")
+
+
+def _regressions(r: Any) -> Any:
+    return _table(
+        "5. Golden-set regressions (passed before, fail now)",
+        ["case", "category", "passed in", "fails in", "same release"],
+        [
+            [
+                g.case_id,
+                g.category,
+                f"{_short(g.passed_release)} {g.passed_at[:16]}",
+                f"{_short(g.failed_release)} {g.failed_at[:16]}",
+                "yes" if g.same_release else "no",
+            ]
+            for g in r.regressions
+        ],
+        "none",
+    )
+
+
+def _exceptions(r: Any) -> Any:
+    return _table(
+        "6. Personal-account exceptions",
+        ["subject", "owner", "expires", "days left", "status"],
+        [
+            [e.subject, e.owner, e.expires, e.days_left, e.status.upper() if e.status != "ok" else "ok"]
+            for e in r.exceptions
+        ],
+        "none granted",
+    )
+
+
+def _changes(r: Any) -> Any:
+    return _table(
+        "7. Control-plane actions",
+        ["seq", "time", "operator", "action", "release", "reason"],
+        [[a.seq, a.time, a.operator, a.action, _short(a.release or ""), a.reason or ""] for a in r.changes],
+        "none in this window",
+    )
+
+
 def _print_review(r: Any) -> None:
     w = r.window.to_dict()
     totals = r.totals
@@ -281,100 +350,18 @@ def _print_review(r: Any) -> None:
         f"{totals['blocked']} blocked, {totals['disabled']} disabled, {totals['refused']} refused)",
         highlight=False,
     )
-
-    def short(v: Any) -> str:
-        s = str(v)
-        return s[:12] if len(s) == 64 else s
-
-    console.print(
-        _table(
-            "1. Usage by day and cohort (and the release it was served)",
-            ["day", "cohort", "release", "requests", "subjects"]
-            + ["answered", "fallback", "blocked", "disabled", "refused"],
-            [
-                [
-                    u["day"],
-                    u["cohort"],
-                    short(u["variant"]),
-                    u["requests"],
-                    u["subjects"],
-                    u["answered"],
-                    u["fallback"],
-                    u["blocked"],
-                    u["disabled"],
-                    u["refused"],
-                ]
-                for u in r.usage
-            ],
-            "no user requests",
-        )
+    sections = (
+        _usage(r),
+        *_near_misses(r),
+        _fallbacks(r),
+        _violations(r),
+        _regressions(r),
+        _exceptions(r),
+        _changes(r),
     )
-    console.print(
-        _table(
-            "2. Near-misses: forbidden input in questions, by category",
-            ["category", "action", "blocked", "let through (redacted)", "values found"],
-            [[c, v["action"], v["blocked"], v["let_through"], v["findings"]] for c, v in r.by_category.items()],
-            "none",
-        )
-    )
-    if r.redactions:
-        console.print(
-            _table(
-                "   Redactions in retrieved context and model output",
-                ["where", "category", "decision", "requests", "values"],
-                [[x["location"], x["category"], x["decision"], x["requests"], x["findings"]] for x in r.redactions],
-                "none",
-            )
-        )
-    console.print(
-        _table(
-            "3. Fallbacks and disabled requests",
-            ["decision", "reason", "requests"],
-            [[f["decision"], f["reason"], f["requests"]] for f in r.fallbacks],
-            "none",
-        )
-    )
-    violations = [["blocked", c, n] for c, n in r.blocked.items()]
-    violations += [["identity refused", x["reason"], x["requests"]] for x in r.refusals]
-    violations += [["ANSWERED WITH FORBIDDEN INPUT", c, n] for c, n in r.answered_with_forbidden_input.items()]
-    console.print(_table("4. Policy violations", ["kind", "category / reason", "requests"], violations, "none"))
-    console.print(
-        _table(
-            "5. Golden-set regressions (passed before, fail now)",
-            ["case", "category", "passed in", "fails in", "same release"],
-            [
-                [
-                    g.case_id,
-                    g.category,
-                    f"{short(g.passed_release)} {g.passed_at[:16]}",
-                    f"{short(g.failed_release)} {g.failed_at[:16]}",
-                    "yes" if g.same_release else "no",
-                ]
-                for g in r.regressions
-            ],
-            "none",
-        )
-    )
-    console.print(
-        _table(
-            "6. Personal-account exceptions",
-            ["subject", "owner", "expires", "days left", "status"],
-            [
-                [e.subject, e.owner, e.expires, e.days_left, e.status.upper() if e.status != "ok" else "ok"]
-                for e in r.exceptions
-            ],
-            "none granted",
-        )
-    )
+    for section in sections:
+        console.print(section)
     kill = r.kill_switch or {}
-    console.print(
-        _table(
-            "7. Control-plane actions",
-            ["seq", "time", "operator", "action", "release", "reason"],
-            [[a.seq, a.time, a.operator, a.action, short(a.release or ""), a.reason or ""] for a in r.changes],
-            "none in this window",
-        )
-    )
     state = (
         f"ENGAGED by {kill.get('by')} at {kill.get('at')}: {kill.get('reason')}" if kill.get("engaged") else "released"
     )

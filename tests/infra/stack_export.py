@@ -26,7 +26,7 @@ output is byte-for-byte deterministic (sorted keys, resources in URN order):
 - secrets (the mocks keep their plaintext) as Pulumi's encrypted envelope, ciphertext a hash;
 - a fixed manifest, timestamps, default provider and secrets provider.
 
-None of the made-up values is read by ``controller.evidence.report.read_stack_export``.
+None of the made-up values is read by ``controller.evidence.stack_export.read_stack_export``.
 ``report_fields`` is what it does read, per resource: the comparison test diffs that.
 """
 
@@ -55,7 +55,7 @@ except ModuleNotFoundError:  # run as ``python -m tests.infra.stack_export``
 
 from infra_mocks import BUNDLE, PROJECT, REGION, ProgramRun, Recorded
 
-from controller.evidence.report import LOG_CLASS_TAG, POSTURE_TAG, WORKFLOW_TAG
+from controller.core.provisioning import LOG_CLASS_TAG, POSTURE_TAG, WORKFLOW_TAG
 
 __all__ = [
     "FIXTURE",
@@ -324,7 +324,7 @@ def wrong_retention(doc: Mapping[str, Any], days: int = WRONG_RETENTION_DAYS) ->
     return wrong
 
 
-# --- what controller.evidence.report.read_stack_export reads, per resource ---------------------------------
+# --- what controller.evidence.stack_export.read_stack_export reads, per resource ---------------------------------
 
 _MISSING = "(absent)"
 
@@ -411,7 +411,7 @@ READ_FIELDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     T_FUNCTION: _fields("name", "handler"),
     T_SCHEDULE: _fields("scheduleExpression"),
 }
-"""Per resource type, the fields ``controller.evidence.report.read_stack_export`` reads (plus the public
+"""Per resource type, the fields ``controller.evidence.stack_export.read_stack_export`` reads (plus the public
 access block), as ``{field path: value}``. Buckets and their configurations are joined on
 ``bucket``, the permission set and its policy on the permission set's ARN: both are compared."""
 

@@ -2,7 +2,7 @@
 
 The report's tests (tests/test_report.py) judge a ``pulumi stack export`` fixture; these tests run
 the program under the suite's mocks, convert the run with ``stack_export`` and compare, resource
-by resource, every field ``controller.evidence.report.read_stack_export`` reads (S3 buckets and their
+by resource, every field ``controller.evidence.stack_export.read_stack_export`` reads (S3 buckets and their
 Object Lock, lifecycle, encryption and versioning configurations, the public access block, the
 JWT authorizer and routes, the SSO permission set and its inline policy, Lambda functions, the
 reconcile schedule, the stack's outputs). When infra/ changes any of them the fixture is stale,
@@ -33,7 +33,7 @@ from stack_export import (
 )
 
 from controller.core import provisioning as derive
-from controller.evidence import report
+from controller.evidence import stack_export as report_reader
 
 WF = "internal-docs-qa"
 SHOWN = 40  # differences listed in a failure; the rest are counted
@@ -73,7 +73,7 @@ def test_the_report_reads_the_same_from_the_fixture_and_from_the_program(exporte
     def read(doc: dict[str, Any]) -> dict[str, Any]:
         """``Provisioned`` as ``{"buckets[<logical name>].lock_days": 400, ...}``: order is not content."""
         flat: dict[str, Any] = {}
-        for k, v in dataclasses.asdict(report.read_stack_export(doc, source="-", sha256="-")).items():
+        for k, v in dataclasses.asdict(report_reader.read_stack_export(doc, source="-", sha256="-")).items():
             if isinstance(v, list | tuple) and all(isinstance(x, dict) and "urn" in x for x in v):
                 flat[f"{k} (count)"] = len(v)
                 for x in v:
@@ -92,8 +92,8 @@ def test_the_report_reads_the_same_from_the_fixture_and_from_the_program(exporte
 
 
 def test_every_resource_type_the_report_reads_is_compared(program, exported):
-    # controller.evidence.report._T: the type tokens read_stack_export looks for (pulumi-aws 7 and 6 names)
-    read_by_report = {token for tokens in report._T.values() for token in tokens} - {"pulumi:pulumi:Stack"}
+    # controller.evidence.stack_export.TYPE_TOKENS: the type tokens read_stack_export looks for (pulumi-aws 7 and 6 names)
+    read_by_report = {token for tokens in report_reader.TYPE_TOKENS.values() for token in tokens} - {"pulumi:pulumi:Stack"}
     created = {r.type for r in program.resources}
     assert created & read_by_report, "the program creates none of the types the report reads?"
     assert not (created & read_by_report) - READ_FIELDS.keys(), (
