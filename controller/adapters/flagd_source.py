@@ -17,6 +17,7 @@ from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.provider import ProviderStatus
 
+from controller.core.flags import evaluation_attributes
 from controller.ports import FlagSource
 
 __all__ = ["FlagDecision", "FlagSource", "FlagdFileSource", "StaticFlagSource"]
@@ -74,7 +75,9 @@ class FlagdFileSource:
         if status != ProviderStatus.READY:
             reason = f"flag provider {status.value.lower()}"
             return FlagDecision(True, reason, OFF, reason)
-        ctx = EvaluationContext(targeting_key=subject, attributes={"email": email, "groups": list(groups)})
+        # The cohort bucket travels in the context: every flagd engine then splits alike (core.flags).
+        attributes = evaluation_attributes(self.release_flag, subject, email, groups)
+        ctx = EvaluationContext(targeting_key=subject, attributes=attributes)
         kill = self.client.get_boolean_details(self.kill_switch_flag, True, ctx)
         if kill.error_code is not None:
             killed, kill_reason = True, f"kill switch unreadable ({kill.error_code.value})"
