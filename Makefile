@@ -5,7 +5,9 @@ VENV := .venv
 INFRA_VENV := .venv-infra
 STATE ?= .rollout/demo
 
-.PHONY: demo test test-main test-infra lint setup setup-infra build-lambda bench clean
+JS_TESTS := tests/js
+
+.PHONY: demo test test-main test-infra lint setup setup-infra setup-js build-lambda bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,15 @@ $(INFRA_VENV)/.installed: infra/requirements.txt infra/requirements-test.txt
 	$(INFRA_VENV)/bin/pip install -q -r infra/requirements.txt -r infra/requirements-test.txt
 	touch $@
 
+# The JavaScript flagd engine for the cross-engine cohort test (tests/test_flags.py): exactly the
+# versions in tests/js/package-lock.json, from the npm registry (Node 20 + npm on the machine).
+$(JS_TESTS)/node_modules/.installed: $(JS_TESTS)/package.json $(JS_TESTS)/package-lock.json
+	cd $(JS_TESTS) && npm ci --no-audit --no-fund
+	touch $@
+
 setup: $(VENV)/.installed
 setup-infra: $(INFRA_VENV)/.installed
+setup-js: $(JS_TESTS)/node_modules/.installed
 
 demo: $(VENV)/.installed
 	STATE=$(STATE) VENV=$(VENV) bash scripts/demo.sh
@@ -30,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test-main: $(VENV)/.installed
+test-main: $(VENV)/.installed $(JS_TESTS)/node_modules/.installed
 	$(VENV)/bin/pytest
 
 test-infra: $(INFRA_VENV)/.installed
@@ -45,4 +54,4 @@ bench: $(VENV)/.installed
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) .rollout .pytest_cache
+	rm -rf $(VENV) $(INFRA_VENV) $(JS_TESTS)/node_modules .rollout .pytest_cache

@@ -398,6 +398,11 @@ def test_an_outage_while_re_evaluating_a_live_release_rolls_nothing_back(
     result = run_eval(outage, harness.digest, minter=harness.idp, rollback_hook=hook, sleep=lambda s: None)
     assert result.verdict is Verdict.INCONCLUSIVE and hook.reports == []
     assert latest_result(harness.store, harness.digest) == result  # stored as such
+    # the cases that could not run are no golden-set regressions in the weekly review
+    from controller.evidence.review import EvalRun, Window, golden_regressions
+
+    runs = [EvalRun.from_result(r) for r in load_results(harness.store, harness.digest)]
+    assert len(runs) == 2 and golden_regressions(runs, Window.everything()) == []
 
     reconciled = rollout(state, "reconcile", "--json")
     assert reconciled.exit_code == 0, reconciled.output

@@ -35,6 +35,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.provider import ProviderStatus
 
+from controller.core.flags import evaluation_attributes
 from controller.errors import InvalidInput
 from controller.ports import FlagSource
 
@@ -104,7 +105,9 @@ class _ProviderFlags:
         status = self.client.get_provider_status()
         if status != ProviderStatus.READY:
             return _closed(f"flag provider {status.value.lower()}")
-        ctx = EvaluationContext(targeting_key=subject, attributes={"email": email, "groups": list(groups)})
+        # The cohort bucket travels in the context: every flagd engine then splits alike (core.flags).
+        attributes = evaluation_attributes(self.release_flag, subject, email, groups)
+        ctx = EvaluationContext(targeting_key=subject, attributes=attributes)
         kill = self.client.get_boolean_details(self.kill_switch_flag, True, ctx)
         if kill.error_code is not None:
             killed, kill_reason = True, f"kill switch unreadable ({kill.error_code.value})"

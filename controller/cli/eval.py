@@ -70,6 +70,8 @@ def run(
     """Run the golden set through the gateway against one release; store the result under its digest.
 
     A FAIL of a release that is live in any cohort rolls it back at once (unless --no-rollback).
+    When the model or a dependency stays unavailable for some cases (3 attempts each), the eval
+    is INCONCLUSIVE: stored, exit 5, nothing rolled back, nothing promotable on it.
     """
     reports_errors(_run)(
         ctx,

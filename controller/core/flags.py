@@ -5,18 +5,36 @@ flagd's published JSON schema (https://flagd.dev/schema/v0/flags.json) defines a
 ``state`` (ENABLED | DISABLED), ``variants`` whose values all share one type (boolean, string,
 number or object), a ``defaultVariant`` (string or null) and optional ``targeting`` (JSON
 Logic) and ``metadata`` (string/number/boolean values). ``flagd_problems`` implements those
-rules plus the semantic one flagd enforces at load time: the default variant must exist.
+rules plus the semantic one flagd enforces at load time: the default variant must exist; the
+official schema files themselves ship in ``controller/schemas/flagd/`` (tests validate every
+rendered document against them).
+
+**Cohort membership is computed by the gateway, not by the flag engine.** flagd's ``fractional``
+hashes differently in different engines (the Python flagd-core hashes a CBOR encoding of the
+bucket key, flagd's Go daemon and the JavaScript flagd-core the raw string), so the same user
+could land in different cohorts depending on who evaluates the document. Instead the gateway
+puts ``rolloutBucket`` = ``cohort_bucket(release_flag, subject)`` (0-99) in the evaluation context
+(``evaluation_attributes``), and a percentage cohort is the numeric comparison
+``rolloutBucket < percentage``: plain JSON Logic that every engine evaluates alike. A context
+without the bucket is served ``off`` (fail closed). The bucket hashes what flagd's own
+``fractional`` hashes by default (flag key + targeting key, murmur3 32-bit of the UTF-8 bytes,
+scaled by ``(hash * 100) >> 32``), so a user keeps the cohort the Go and JavaScript engines would
+have given them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "BUCKET_ATTRIBUTE",
+    "BUCKETS",
     "FLAGD_SCHEMA_URL",
+    "cohort_bucket",
+    "evaluation_attributes",
     "flag_type",
     "flagd_problems",
     "encode_flag_document",
@@ -26,6 +44,9 @@ __all__ = [
 ]
 
 FLAGD_SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
+# The evaluation-context attribute that carries the user's cohort bucket, and how many there are.
+BUCKET_ATTRIBUTE = "rolloutBucket"
+BUCKETS = 100
 
 _TOP_LEVEL = {"$schema", "$evaluators", "flags", "metadata"}
 _FLAG_KEYS = {"state", "variants", "defaultVariant", "targeting", "metadata"}
@@ -101,6 +122,21 @@ def flagd_problems(doc: Any) -> list[tuple[str, str]]:
     return problems
 
 
+def cohort_bucket(flag_key: str, subject: str) -> int:
+    """The user's bucket (0 to ``BUCKETS - 1``) for the release flag ``flag_key``. Pure and stable:
+    murmur3 (x86, 32-bit, seed 0) of the UTF-8 bytes of ``flag_key + subject``, scaled as flagd's
+    ``fractional`` scales it."""
+    import mmh3  # the gateway's dependency (via flagd-core); the Pulumi environment never calls this
+
+    return (mmh3.hash((flag_key + subject).encode("utf-8"), seed=0, signed=False) * BUCKETS) >> 32
+
+
+def evaluation_attributes(release_flag: str, subject: str, email: str, groups: Sequence[str]) -> dict[str, Any]:
+    """The evaluation context's attributes for one user (the targeting key is ``subject``): what
+    every rendered targeting rule reads, whichever engine evaluates it."""
+    return {"email": email, "groups": list(groups), BUCKET_ATTRIBUTE: cohort_bucket(release_flag, subject)}
+
+
 def _member_of(groups: list[str]) -> dict[str, Any]:
     return {"or": [{"in": [g, {"var": "groups"}]} for g in groups]}
 
@@ -119,9 +155,9 @@ def render_flag_document(
     served, so an evaluation says both which cohort the user is in (the variant) and which
     release they get (the value); ``off`` is no cohort. Cohorts are tried in order (internal,
     limited, general); a user matches the first whose groups they hold, and a percentage cohort
-    splits its members deterministically by targeting key (flagd ``fractional``) between itself
-    and the next cohort. Anyone outside the allowed email domains gets ``off``; the kill switch
-    overrides everything.
+    takes the members whose ``rolloutBucket`` is below its percentage and passes the rest to the
+    next cohort (module docstring). Anyone outside the allowed email domains, or without a
+    bucket when a split needs one, gets ``off``; the kill switch overrides everything.
     """
     rollout = workflow.rollout
     cohorts = list(rollout.cohorts)
@@ -131,6 +167,7 @@ def render_flag_document(
         return name
 
     # Build from the last cohort backwards: each branch falls through to the next.
+    split = False
     rest: Any = variant(cohorts[-1].name) if not cohorts[-1].groups else "off"
     for index in range(len(cohorts) - 1, -1, -1):
         cohort = cohorts[index]
@@ -141,18 +178,17 @@ def render_flag_document(
         chosen: Any = variant(cohort.name)
         if cohort.percentage is not None:
             below = variant(cohorts[index + 1].name) if index + 1 < len(cohorts) else "off"
-            chosen = {
-                "fractional": [
-                    {"cat": [{"var": "$flagd.flagKey"}, {"var": "targetingKey"}]},
-                    [variant(cohort.name), cohort.percentage],
-                    [below, 100 - cohort.percentage],
-                ]
-            }
+            split = True
+            chosen = {"if": [{"<": [{"var": BUCKET_ATTRIBUTE}, cohort.percentage]}, variant(cohort.name), below]}
             if not cohort.groups:
                 rest = chosen
                 continue
         rest = {"if": [_member_of(list(cohort.groups)), chosen, fall_through]}
-    targeting = {"if": [_allowed_domain(list(workflow.sso.allowed_email_domains)), rest, "off"]}
+    targeting: dict[str, Any] = {"if": [_allowed_domain(list(workflow.sso.allowed_email_domains)), rest, "off"]}
+    if split:
+        # JavaScript's JSON Logic reads a missing number as 0 (inside every split), Python's raises:
+        # the missing bucket is answered once, the same way everywhere.
+        targeting = {"if": [{"missing": [BUCKET_ATTRIBUTE]}, "off", targeting]}
     kill_switch: dict[str, Any] = {
         "state": "ENABLED",
         "variants": {"engaged": True, "released": False},

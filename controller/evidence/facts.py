@@ -57,7 +57,10 @@ class EvalRun:
             rates=dict(result.rates),
             model=f"{model.get('adapter')}: {model.get('id')}",
             operator=result.operator,
-            cases=tuple((str(c["id"]), str(c["category"]), bool(c["passed"])) for c in result.cases),
+            # A case the model or a dependency could not serve did not run: it is no regression.
+            cases=tuple(
+                (str(c["id"]), str(c["category"]), bool(c["passed"])) for c in result.cases if not c.get("unavailable")
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
