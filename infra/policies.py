@@ -108,13 +108,15 @@ def _kms_only_puts(bucket_arn: str, kms_key_arn: str) -> list[dict[str, Any]]:
 
 
 def audit_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
-    """TLS only; every object is SSE-KMS with the audit key."""
-    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn)])
+    """TLS only; every object is SSE-KMS with the audit key; no GOVERNANCE bypass."""
+    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn),
+                      _deny_governance_bypass(bucket_arn)])  # fmt: skip
 
 
 def flag_store_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
-    """TLS only; every object is SSE-KMS with the flag-store key."""
-    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn)])
+    """TLS only; every object is SSE-KMS with the flag-store key; no GOVERNANCE bypass."""
+    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn),
+                      _deny_governance_bypass(bucket_arn)])  # fmt: skip
 
 
 def raw_bucket_policy(
@@ -153,8 +155,9 @@ def raw_bucket_policy(
     )
 
 
-def access_log_bucket_policy(bucket_arn: str, account_id: str) -> str:
-    """TLS only; S3's log delivery may write access logs for this account's buckets."""
+def access_log_bucket_policy(bucket_arn: str, account_id: str, source_bucket_arns: Sequence[str]) -> str:
+    """TLS only; S3's log delivery may write access logs for the named buckets of this account
+    only (``aws:SourceArn``: no other bucket can be pointed at this one to fill it)."""
     return _document(
         [
             _tls_only(bucket_arn),
@@ -163,16 +166,33 @@ def access_log_bucket_policy(bucket_arn: str, account_id: str) -> str:
                 ["s3:PutObject"],
                 [_objects(bucket_arn)],
                 principal={"Service": "logging.s3.amazonaws.com"},
-                condition={"StringEquals": {"aws:SourceAccount": account_id}},
+                condition={
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnEquals": {"aws:SourceArn": sorted(source_bucket_arns)},
+                },
             ),
         ]
+    )
+
+
+def _deny_governance_bypass(bucket_arn: str) -> dict[str, Any]:
+    """Nobody may bypass GOVERNANCE retention on this bucket's objects: deleting a locked
+    record first means changing this bucket policy, a separate CloudTrail-recorded act."""
+    return _statement(
+        "DenyGovernanceBypass",
+        ["s3:BypassGovernanceRetention"],
+        [_objects(bucket_arn)],
+        effect="Deny",
+        principal="*",
     )
 
 
 # --- KMS key policies ------------------------------------------------------------------------
 
 
-def kms_key_policy(account_id: str, *, bedrock_region: str | None = None) -> str:
+def kms_key_policy(
+    account_id: str, *, bedrock_region: str | None = None, logs_region: str | None = None
+) -> str:
     """The account administers the key (IAM policies grant use); optionally Bedrock may encrypt.
 
     ``kms:*`` on ``*`` for the account root is AWS's default key policy: it delegates to IAM,
@@ -198,6 +218,18 @@ def kms_key_policy(account_id: str, *, bedrock_region: str | None = None) -> str
                     "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{bedrock_region}:{account_id}:*"},
                 },
             )
+        )
+    if logs_region:
+        statements.append(
+            _statement(
+                "AllowCloudWatchLogsEncryption",
+                ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                ["*"],
+                principal={"Service": f"logs.{logs_region}.amazonaws.com"},
+                condition={"ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{logs_region}:{account_id}:log-group:*"
+                }},
+            )  # fmt: skip
         )
     return _document(statements)
 

@@ -22,6 +22,8 @@ from infra.components import (
     AuditLogBucketArgs,
     FlagStore,
     FlagStoreArgs,
+    LogEncryptionKey,
+    LogEncryptionKeyArgs,
     ModelGateway,
     ModelGatewayArgs,
     RawInvocationLogs,
@@ -46,6 +48,8 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     region = config.region
     # The only place numbers meet CloudWatch: the audit posture, rounded up to an allowed value.
     log_days = derive.cloudwatch_retention_days(rules[LogClass.AUDIT_LOG].days)
+    # API access logs identify callers: kept per the transient posture, not the audit one.
+    access_log_days = derive.cloudwatch_retention_days(rules[LogClass.RAW_INVOCATION_LOGS].days)
 
     account_id = aws.get_caller_identity_output().account_id
     guardrail_arn = account_id.apply(lambda a: derive.guardrail_arn(wf, a))
@@ -54,6 +58,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     workflow_path = config.workflow_in_archive
     prefix = wf.id
 
+    log_key = LogEncryptionKey(
+        f"{prefix}-log-key", LogEncryptionKeyArgs(workflow_id=wf.id, account_id=account_id, region=region)
+    )
+    # The access-log bucket admits logs from the raw and flag-store buckets, created after it.
+    logged_bucket_arns, resolve_logged_bucket_arns = pulumi.deferred_output()
     audit = AuditLogBucket(
         f"{prefix}-audit-log",
         AuditLogBucketArgs(
@@ -61,6 +70,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             access_log_rules=rules[LogClass.S3_ACCESS_LOGS],
             workflow_id=wf.id,
             account_id=account_id,
+            other_logged_bucket_arns=logged_bucket_arns,
         ),
     )
     # The raw bucket's policy names the redaction role, whose policy names the raw bucket:
@@ -91,6 +101,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             audit_kms_key_arn=audit.kms_key_arn,
             account_id=account_id,
             log_retention_days=log_days,
+            log_kms_key_arn=log_key.key_arn,
         ),
     )
     resolve_reader_role_arn(redaction.role_arn)
@@ -104,6 +115,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             access_log_bucket=audit.access_log_bucket_name,
         ),
     )
+    resolve_logged_bucket_arns(pulumi.Output.all(raw.bucket_arn, flags.bucket_arn))
     gateway = ModelGateway(
         f"{prefix}-gateway",
         ModelGatewayArgs(
@@ -124,6 +136,8 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             audit_bucket_arn=audit.bucket_arn,
             audit_kms_key_arn=audit.kms_key_arn,
             log_retention_days=log_days,
+            log_kms_key_arn=log_key.key_arn,
+            access_log_retention_days=access_log_days,
             throttling_burst_limit=config.gateway_throttle_burst,
             throttling_rate_limit=config.gateway_throttle_rate,
         ),
@@ -156,6 +170,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             flags_key=flags.flags_key,
             store_prefix=flags.store_prefix,
             log_retention_days=log_days,
+            log_kms_key_arn=log_key.key_arn,
         ),
     )
 
@@ -166,6 +181,9 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
         "posture_days": rules[LogClass.AUDIT_LOG].days,
         "days": log_days,
         "note": "smallest CloudWatch Logs retention >= the posture's days (0 = never expire)",
+        "api_access_logs_days": access_log_days,
+        "api_access_logs_posture": rules[LogClass.RAW_INVOCATION_LOGS].posture,
+        "kms_key_arn": log_key.key_arn,
     }
     return {
         "workflow": {"id": wf.id, "bundle": config.workflow, "region": region},

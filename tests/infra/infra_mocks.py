@@ -46,6 +46,10 @@ class ProgramRun:
     def of_type(self, token: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == token]
 
+    def one_of_type(self, token: str) -> Recorded:
+        (found,) = self.of_type(token)
+        return found
+
     def named(self, name: str) -> Recorded:
         found = [r for r in self.resources if r.name == name]
         assert len(found) == 1, f"{name}: {len(found)} resources (have {sorted(r.name for r in self.resources)})"

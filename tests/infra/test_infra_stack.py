@@ -135,7 +135,9 @@ def test_access_log_bucket_is_sse_s3_unlocked_and_kept_per_the_audit_posture(pro
     assert [r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules] == [None, 1]
     allow = statements(config_of(program, T_POLICY, ACCESS)["policy"])["AllowS3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    logged = sorted(program.named(f"{p}-bucket").outputs["arn"] for p in (AUDIT, RAW, FLAGS))
+    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                  "ArnEquals": {"aws:SourceArn": logged}}  # fmt: skip
 
 
 # --- raw invocation logs and the redaction function ------------------------------------------
@@ -230,6 +232,7 @@ def test_function_logs_are_kept_per_the_audit_posture_rounded_for_cloudwatch(pro
     days = derive.cloudwatch_retention_days(posture(bundle, "audit_log").days)
     group = program.named(f"{WF}-{function}-logs")
     assert group.inputs["retentionInDays"] == days
+    assert group.inputs["kmsKeyId"] == program.named(f"{WF}-log-key-key").outputs["arn"]
     fn = program.named(f"{WF}-{function}-function").inputs
     assert fn["loggingConfig"] == {"logFormat": "JSON", "logGroup": group.outputs["name"]}
 
@@ -271,7 +274,11 @@ def test_gateway_stage_throttles_from_config_and_logs_access(program, bundle, la
     access = program.named(f"{WF}-gateway-access-logs")
     assert stage.inputs["accessLogSettings"]["destinationArn"] == access.outputs["arn"]
     assert json.loads(stage.inputs["accessLogSettings"]["format"])["requestId"] == "$context.requestId"
-    assert access.inputs["retentionInDays"] == derive.cloudwatch_retention_days(posture(bundle, "audit_log").days)
+    # It names callers (source IP, user agent, subject): kept per the transient posture, encrypted.
+    assert access.inputs["retentionInDays"] == derive.cloudwatch_retention_days(
+        posture(bundle, "raw_invocation_logs").days
+    )
+    assert access.inputs["kmsKeyId"] == program.named(f"{WF}-log-key-key").outputs["arn"]
 
 
 def test_gateway_role_may_invoke_only_the_sanctioned_models_through_the_guardrail(program, bundle):
@@ -301,8 +308,10 @@ def test_gateway_function_gets_the_controller_lambda_contract(program):
     assert env["ROLLOUT_SUBJECT_KEY_SECRET"] == secret
     st = statements(program.named(f"{WF}-gateway-policy").inputs["policy"])
     assert st["ReadSubjectPseudonymKey"]["Resource"] == [secret]
-    permission = program.named(f"{WF}-gateway-api-invoke").inputs
+    permission = program.named(f"{WF}-gateway-api-invoke-post-v1-ask").inputs
     assert permission["principal"] == "apigateway.amazonaws.com"
+    execution_arn = program.one_of_type("aws:apigatewayv2/api:Api").outputs["executionArn"]
+    assert permission["sourceArn"] == f"{execution_arn}/*/POST/v1/ask"  # this route only, not /*/*
 
 
 # --- SSO, flag store, scheduled reconcile ------------------------------------------------------
@@ -392,7 +401,8 @@ def test_components_have_typed_urns_and_prefixed_children(program):
     components = {r.type for r in program.resources if not r.custom}
     assert components == {
         f"ai-rollout:infra:{c}" for c in ("AuditLogBucket", "RawInvocationLogs", "RedactionFunction",
-                                          "FlagStore", "ModelGateway", "SsoAccess", "ScheduledReconcile")
+                                          "FlagStore", "ModelGateway", "SsoAccess", "ScheduledReconcile",
+                                          "LogEncryptionKey")
     }  # fmt: skip
     assert all(r.name.startswith(f"{WF}-") for r in program.resources)
 
