@@ -16,6 +16,10 @@ is, which region and SSO instance to use, and operational limits (throttling, sc
     ai-rollout:ssoGroupName            display name (default: the internal cohort's first group)
     ai-rollout:ssoAccountId            account the permission set is assigned in (this account)
     ai-rollout:ssoSessionDuration      ISO-8601 session length of the permission set (PT1H)
+    ai-rollout:bedrockInvocationLogging  manage (default): this stack owns the account/region's
+                                       Bedrock invocation logging (replacing any existing one);
+                                       external: it is configured elsewhere to deliver to the
+                                       stack's raw bucket (output buckets.raw_invocation_logs)
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ NAMESPACE = "ai-rollout"
 PLACEHOLDER_MARK = "EXAMPLE"
 # Longest workflow id that keeps auto-named buckets (<= 63 chars) and functions (<= 64) valid.
 MAX_WORKFLOW_ID = 24
+INVOCATION_LOGGING_MODES = ("manage", "external")
 
 
 class InvalidStackConfig(Exception):
@@ -73,6 +78,10 @@ class StackConfig:
     """Account the permission set is assigned in; None: the deploying account."""
     sso_session_duration: str = "PT1H"
     """Permission-set session length (ISO 8601), matching the IdP's one-hour tokens."""
+    bedrock_invocation_logging: str = "manage"
+    """``manage``: create the account/region-wide Bedrock invocation logging configuration (it
+    *replaces* whatever configuration the region had: check first, docs/infra.md); ``external``:
+    leave it to whoever owns it, who must point it at this stack's raw bucket."""
 
     @property
     def workflow_dir(self) -> Path:
@@ -119,6 +128,7 @@ class StackConfig:
             sso_group_name=cfg.get("ssoGroupName"),
             sso_account_id=cfg.get("ssoAccountId"),
             sso_session_duration=opt("ssoSessionDuration", defaults.sso_session_duration),
+            bedrock_invocation_logging=opt("bedrockInvocationLogging", defaults.bedrock_invocation_logging),
         )
 
     def group_name(self, workflow: Workflow) -> str:
@@ -144,6 +154,12 @@ def problems(config: StackConfig, workflow: Workflow) -> list[str]:
         found.append(
             f"workflow id {workflow.id!r} is longer than {MAX_WORKFLOW_ID} characters; AWS "
             "bucket and function names derived from it would be too long"
+        )
+    if config.bedrock_invocation_logging not in INVOCATION_LOGGING_MODES:
+        found.append(
+            f"ai-rollout:bedrockInvocationLogging is {config.bedrock_invocation_logging!r}; use "
+            "'manage' (this stack configures the region's Bedrock invocation logging, replacing any "
+            "existing configuration) or 'external' (configured elsewhere, delivering to this stack)"
         )
     if config.gateway_throttle_burst < 1:
         found.append("ai-rollout:gatewayThrottleBurst must be at least 1")

@@ -85,6 +85,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             region=region,
             reader_role_arn=reader_role_arn,
             access_log_bucket=audit.access_log_bucket_name,
+            manage_invocation_logging=config.bedrock_invocation_logging == "manage",
         ),
     )
     redaction = RedactionFunction(
@@ -220,7 +221,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             "access_log_group": gateway.access_log_group,
             "subject_key_secret_arn": gateway.subject_key_secret_arn,
         },
-        "models": {"sanctioned_arns": list(model_arns), "guardrail": guardrail_identifier},
+        "models": {
+            "sanctioned_arns": list(model_arns),
+            "guardrail": guardrail_identifier,
+            "invocation_logging": config.bedrock_invocation_logging,
+        },
         "sso": {
             "permission_set_arn": sso.permission_set_arn,
             "group_id": sso.group_id,

@@ -378,7 +378,7 @@ def _model_problems(expect: Expectations, statement: Mapping[str, Any]) -> list[
     if unsanctioned:
         problems.append(f"{sid}: bedrock actions beyond invoke/apply-guardrail: {sorted(unsanctioned)}")
     if bedrock & BEDROCK_INVOKE_ACTIONS:
-        outside = [r for r in resources if r not in expect.model_arns]
+        outside = [r for r in resources if not derive.is_sanctioned_model_arn(expect.workflow, r)]
         if outside:
             problems.append(f"{sid}: model access outside the sanctioned ARNs: {outside}")
         if expect.workflow.surface.guardrail is not None:

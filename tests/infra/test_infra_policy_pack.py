@@ -308,3 +308,28 @@ def test_the_pack_entry_point_builds_its_policies_from_the_bundle():
     calls = {n.func.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name)}  # fmt: skip
     assert {"PolicyPack", "make_policies", "load_bundle", "find_bundle"} <= calls
+
+
+def test_model_access_accepts_the_inference_profile_of_a_sanctioned_model(bundle, stack):
+    """Some models in some regions are callable only through a cross-region inference profile:
+    the grant names the profile and the foundation model in each region it routes to."""
+    model = bundle.workflow.surface.models[0]
+    profile_id = f"eu.{model.id}"
+    surface = bundle.workflow.surface.model_copy(update={
+        "models": [model.model_copy(update={"id": profile_id})], "default_model": profile_id})  # fmt: skip
+    pack = {p.name: p for p in make_policies(Expectations.from_workflow(bundle.workflow.model_copy(
+        update={"surface": surface})))}  # fmt: skip
+    gateway = named(stack, f"{WF}-gateway-policy")
+
+    def through_profile(doc: dict) -> None:
+        for s in doc["Statement"]:
+            if s["Sid"] in ("InvokeSanctionedModelsThroughGuardrail", "DenyModelsWithoutGuardrail"):
+                s["Resource"] = [f"arn:aws:bedrock:eu-west-1:123456789012:inference-profile/{profile_id}",
+                                 f"arn:aws:bedrock:eu-central-1::foundation-model/{model.id}"]  # fmt: skip
+
+    edit_policy(gateway, "policy", through_profile)
+    assert [m for m, _ in violations(pack["model-access-sanctioned-only"], [gateway])] == []
+    edit_policy(gateway, "policy", lambda d: d["Statement"][0]["Resource"].append(
+        "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-70b-instruct-v1:0"))  # fmt: skip
+    (found,) = [m for m, _ in violations(pack["model-access-sanctioned-only"], [gateway])]
+    assert "outside the sanctioned ARNs" in found and "eu.meta.llama3" in found

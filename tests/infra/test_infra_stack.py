@@ -557,3 +557,13 @@ def test_a_bundle_whose_guardrail_bedrock_would_refuse_fails_before_any_resource
     with pytest.raises(InvalidStackConfig, match="is not a Bedrock guardrail ARN"):
         run_program(broken, make_config(PROJECT, lambda_archive))
     assert MOCKS.resources == []
+
+
+def test_invocation_logging_owned_elsewhere_is_left_alone(bundle, lambda_archive):
+    """It is one per account and region: creating it silently replaces an existing one."""
+    token = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+    run = run_program(bundle, make_config(PROJECT, lambda_archive, bedrock_invocation_logging="external"))
+    assert run.of_type(token) == [] and run.outputs["models"]["invocation_logging"] == "external"
+    assert run.named(f"{RAW}-bucket")  # the raw bucket and its Bedrock write grant stay
+    with pytest.raises(InvalidStackConfig, match="bedrockInvocationLogging is 'replace'"):
+        run_program(bundle, make_config(PROJECT, lambda_archive, bedrock_invocation_logging="replace"))
