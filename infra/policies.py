@@ -25,6 +25,7 @@ __all__ = [
     "is_wildcard_resource",
     "kms_key_policy",
     "lambda_assume_role_policy",
+    "operator_policy",
     "model_access_statements",
     "raw_bucket_policy",
     "reconcile_role_policy",
@@ -389,6 +390,24 @@ def reconcile_role_policy(
                 "UseFlagStoreKey", ["kms:Decrypt", "kms:GenerateDataKey"], [flag_kms_key_arn]
             ),
             _logs(log_group_arn),
+        ]
+    )
+
+
+def operator_policy(*, flag_store_arn: str, flags_key: str, store_prefix: str, flag_kms_key_arn: str) -> str:
+    """The operators' permission set: exactly what the ``rollout`` CLI does against the stack's
+    S3 store (``--state s3://<flag store>/<prefix>``: releases, evals, state, the audit chain,
+    conditional writes) and flag document, with the flag store's key -- nothing else. Object
+    Lock and the bucket policy still apply: nothing written can be deleted or rewritten early."""
+    return _document(
+        [
+            _list_flag_store(flag_store_arn),
+            _statement(
+                "ReadWriteControlPlane",
+                ["s3:GetObject", "s3:PutObject"],
+                [f"{flag_store_arn}/{flags_key}", _objects(flag_store_arn, f"{store_prefix}/")],
+            ),
+            _statement("UseFlagStoreKey", ["kms:Decrypt", "kms:GenerateDataKey"], [flag_kms_key_arn]),
         ]
     )
 

@@ -17,6 +17,7 @@ from controller.bundle.models import Bundle
 from controller.core import provisioning as derive
 from controller.core.provisioning import LogClass
 from infra import config as stack_config
+from infra import policies
 from infra.components import (
     AuditLogBucket,
     AuditLogBucketArgs,
@@ -143,6 +144,10 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             throttling_rate_limit=config.gateway_throttle_rate,
         ),
     )
+    operator_policy = pulumi.Output.all(flags.bucket_arn, flags.kms_key_arn).apply(
+        lambda a: policies.operator_policy(flag_store_arn=a[0], flags_key=flags.flags_key,
+                                           store_prefix=flags.store_prefix, flag_kms_key_arn=a[1])
+    )  # fmt: skip
     sso = SsoAccess(
         f"{prefix}-sso",
         SsoAccessArgs(
@@ -156,6 +161,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             instance_arn=config.sso_instance_arn,
             identity_store_id=config.identity_store_id,
             group_id=config.sso_group_id,
+            operator_policy=operator_policy,
+            operator_group_id=config.operator_group_id,
+            operator_group_name=config.operator_group_name,
+            identity_center_role_arn=config.identity_center_role_arn,
+            identity_center_region=config.identity_center_region or region,
         ),
     )
     reconcile = ScheduledReconcile(
@@ -228,6 +238,8 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
         },
         "sso": {
             "permission_set_arn": sso.permission_set_arn,
+            "operator_permission_set_arn": sso.operator_permission_set_arn,
+            "identity_center_role_arn": config.identity_center_role_arn,
             "group_id": sso.group_id,
             "group_name": config.group_name(wf) if config.sso_group_id is None else None,
             "instance_arn": sso.instance_arn,

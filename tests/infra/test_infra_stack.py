@@ -567,3 +567,53 @@ def test_invocation_logging_owned_elsewhere_is_left_alone(bundle, lambda_archive
     assert run.named(f"{RAW}-bucket")  # the raw bucket and its Bedrock write grant stay
     with pytest.raises(InvalidStackConfig, match="bedrockInvocationLogging is 'replace'"):
         run_program(bundle, make_config(PROJECT, lambda_archive, bedrock_invocation_logging="replace"))
+
+
+# --- IAM Identity Center: its own provider, and the operators' permission set ----------------------
+
+
+def test_operators_get_exactly_the_rollout_cli_on_the_flag_store_and_its_key(program):
+    ps = program.named(f"{WF}-sso-ops-permission-set").inputs
+    assert ps["name"] == f"ai-{WF}-ops"
+    st = statements(program.named(f"{WF}-sso-ops-access").inputs["inlinePolicy"])
+    flags_arn = program.named(f"{FLAGS}-bucket").outputs["arn"]
+    assert set(st) == {"ListFlagStore", "ReadWriteControlPlane", "UseFlagStoreKey"}
+    assert st["ListFlagStore"]["Resource"] == [flags_arn] and "Condition" not in st["ListFlagStore"]
+    assert st["ReadWriteControlPlane"]["Resource"] == [f"{flags_arn}/flags/{WF}.flagd.json",
+                                                       f"{flags_arn}/control-plane/{WF}/*"]  # fmt: skip
+    assert st["UseFlagStoreKey"]["Resource"] == [program.named(f"{FLAGS}-key").outputs["arn"]]
+    assert wildcard_problems(program.named(f"{WF}-sso-ops-access").inputs["inlinePolicy"]) == []
+    # No operator group configured: the permission set exists, nobody holds it yet.
+    assert [r for r in program.of_type("aws:ssoadmin/accountAssignment:AccountAssignment")
+            if r.name == f"{WF}-sso-ops-assignment"] == []  # fmt: skip
+
+
+def test_the_operator_group_is_assigned_when_configured(bundle, lambda_archive):
+    run = run_program(bundle, make_config(PROJECT, lambda_archive, operator_group_name="ai-rollout-operators"))
+    assignment = run.named(f"{WF}-sso-ops-assignment").inputs
+    assert assignment["permissionSetArn"] == run.named(f"{WF}-sso-ops-permission-set").outputs["arn"]
+    assert (assignment["targetType"], assignment["targetId"]) == ("AWS_ACCOUNT", ACCOUNT)
+
+
+def test_identity_center_resources_use_their_own_assume_role_provider(bundle, lambda_archive):
+    role = "arn:aws:iam::210987654321:role/ai-rollout-identity-center"
+    MOCKS.calls.clear()
+    run = run_program(bundle, make_config(PROJECT, lambda_archive, identity_center_role_arn=role,
+                                          identity_center_region="eu-central-1"))  # fmt: skip
+    provider = run.named(f"{WF}-sso-identity-center")
+    assert provider.type == "pulumi:providers:aws"
+    assert provider.inputs["region"] == "eu-central-1"
+    assert json.loads(provider.inputs["assumeRoles"])[0]["roleArn"] == role
+    sso_types = ("aws:ssoadmin/", "aws:identitystore/")
+    sso = [r for r in run.resources if r.type.startswith(sso_types)]
+    ref = f"pulumi:providers:aws::{provider.name}::"  # how a provider reference names it
+    assert sso and all(r.provider and ref in r.provider for r in sso), [(r.name, r.provider) for r in sso]
+    others = [r for r in run.resources if r.custom and not r.type.startswith((*sso_types, "pulumi:providers"))]
+    assert others and not [r.name for r in others if r.provider and ref in r.provider]
+    lookups = [p for t, _, p in MOCKS.calls_with_provider if t.startswith(("aws:ssoadmin/", "aws:identitystore/"))]
+    assert lookups and all(p and ref in p for p in lookups)
+
+
+def test_an_identity_center_role_that_is_not_a_role_arn_is_refused(bundle, lambda_archive):
+    with pytest.raises(InvalidStackConfig, match="identityCenterRoleArn 'ai-admin' is not an IAM role ARN"):
+        run_program(bundle, make_config(PROJECT, lambda_archive, identity_center_role_arn="ai-admin"))
