@@ -16,10 +16,20 @@ is, which region and SSO instance to use, and operational limits (throttling, sc
     ai-rollout:ssoGroupName            display name (default: the internal cohort's first group)
     ai-rollout:ssoAccountId            account the permission set is assigned in (this account)
     ai-rollout:ssoSessionDuration      ISO-8601 session length of the permission set (PT1H)
+    ai-rollout:operatorGroupId         group given the operators' permission set (rollout CLI)
+    ai-rollout:operatorGroupName       ... looked up by display name (neither: not assigned)
+    ai-rollout:identityCenterRoleArn   role in the Identity Center admin account to manage the
+                                       permission sets with (absent: this account's credentials)
+    ai-rollout:identityCenterRegion    region of the Identity Center instance (aws:region)
+    ai-rollout:bedrockInvocationLogging  manage (default): this stack owns the account/region's
+                                       Bedrock invocation logging (replacing any existing one);
+                                       external: it is configured elsewhere to deliver to the
+                                       stack's raw bucket (output buckets.raw_invocation_logs)
 """
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,6 +44,8 @@ NAMESPACE = "ai-rollout"
 PLACEHOLDER_MARK = "EXAMPLE"
 # Longest workflow id that keeps auto-named buckets (<= 63 chars) and functions (<= 64) valid.
 MAX_WORKFLOW_ID = 24
+INVOCATION_LOGGING_MODES = ("manage", "external")
+IAM_ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
 
 
 class InvalidStackConfig(Exception):
@@ -73,6 +85,19 @@ class StackConfig:
     """Account the permission set is assigned in; None: the deploying account."""
     sso_session_duration: str = "PT1H"
     """Permission-set session length (ISO 8601), matching the IdP's one-hour tokens."""
+    operator_group_id: str | None = None
+    """Identity-store group id given the operators' permission set."""
+    operator_group_name: str | None = None
+    """... or its display name; with neither, the operators' permission set is not assigned."""
+    identity_center_role_arn: str | None = None
+    """Role in the Identity Center administrator (management or delegated-admin) account that
+    creates the permission sets and assignments; None: the deploying credentials do."""
+    identity_center_region: str | None = None
+    """The Identity Center instance's region; None: ``aws:region``."""
+    bedrock_invocation_logging: str = "manage"
+    """``manage``: create the account/region-wide Bedrock invocation logging configuration (it
+    *replaces* whatever configuration the region had: check first, docs/infra.md); ``external``:
+    leave it to whoever owns it, who must point it at this stack's raw bucket."""
 
     @property
     def workflow_dir(self) -> Path:
@@ -119,6 +144,11 @@ class StackConfig:
             sso_group_name=cfg.get("ssoGroupName"),
             sso_account_id=cfg.get("ssoAccountId"),
             sso_session_duration=opt("ssoSessionDuration", defaults.sso_session_duration),
+            operator_group_id=cfg.get("operatorGroupId"),
+            operator_group_name=cfg.get("operatorGroupName"),
+            identity_center_role_arn=cfg.get("identityCenterRoleArn"),
+            identity_center_region=cfg.get("identityCenterRegion"),
+            bedrock_invocation_logging=opt("bedrockInvocationLogging", defaults.bedrock_invocation_logging),
         )
 
     def group_name(self, workflow: Workflow) -> str:
@@ -145,6 +175,12 @@ def problems(config: StackConfig, workflow: Workflow) -> list[str]:
             f"workflow id {workflow.id!r} is longer than {MAX_WORKFLOW_ID} characters; AWS "
             "bucket and function names derived from it would be too long"
         )
+    if config.bedrock_invocation_logging not in INVOCATION_LOGGING_MODES:
+        found.append(
+            f"ai-rollout:bedrockInvocationLogging is {config.bedrock_invocation_logging!r}; use "
+            "'manage' (this stack configures the region's Bedrock invocation logging, replacing any "
+            "existing configuration) or 'external' (configured elsewhere, delivering to this stack)"
+        )
     if config.gateway_throttle_burst < 1:
         found.append("ai-rollout:gatewayThrottleBurst must be at least 1")
     if config.gateway_throttle_rate <= 0:
@@ -154,12 +190,21 @@ def problems(config: StackConfig, workflow: Workflow) -> list[str]:
         ("identityStoreId", config.identity_store_id),
         ("ssoGroupId", config.sso_group_id),
         ("ssoAccountId", config.sso_account_id),
+        ("operatorGroupId", config.operator_group_id),
+        ("identityCenterRoleArn", config.identity_center_role_arn),
     ):
         if value and PLACEHOLDER_MARK in value:
             found.append(
                 f"ai-rollout:{key} is still the placeholder {value!r}; set the real value or "
                 "remove the key to look it up"
             )
+    if config.identity_center_role_arn and not IAM_ROLE_ARN.fullmatch(config.identity_center_role_arn):
+        found.append(
+            f"ai-rollout:identityCenterRoleArn {config.identity_center_role_arn!r} is not an IAM role ARN "
+            "(arn:aws:iam::<management or delegated-admin account>:role/<name>)"
+        )
+    if config.identity_center_region and not config.identity_center_role_arn:
+        found.append("ai-rollout:identityCenterRegion is set without ai-rollout:identityCenterRoleArn")
     found.extend(derive.retention_problems(workflow))
     found.extend(derive.guardrail_problems(workflow))
     found.extend(_archive_problems(config))

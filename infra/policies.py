@@ -25,6 +25,7 @@ __all__ = [
     "is_wildcard_resource",
     "kms_key_policy",
     "lambda_assume_role_policy",
+    "operator_policy",
     "model_access_statements",
     "raw_bucket_policy",
     "reconcile_role_policy",
@@ -108,13 +109,15 @@ def _kms_only_puts(bucket_arn: str, kms_key_arn: str) -> list[dict[str, Any]]:
 
 
 def audit_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
-    """TLS only; every object is SSE-KMS with the audit key."""
-    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn)])
+    """TLS only; every object is SSE-KMS with the audit key; no GOVERNANCE bypass."""
+    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn),
+                      _deny_governance_bypass(bucket_arn)])  # fmt: skip
 
 
 def flag_store_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
-    """TLS only; every object is SSE-KMS with the flag-store key."""
-    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn)])
+    """TLS only; every object is SSE-KMS with the flag-store key; no GOVERNANCE bypass."""
+    return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn),
+                      _deny_governance_bypass(bucket_arn)])  # fmt: skip
 
 
 def raw_bucket_policy(
@@ -153,8 +156,9 @@ def raw_bucket_policy(
     )
 
 
-def access_log_bucket_policy(bucket_arn: str, account_id: str) -> str:
-    """TLS only; S3's log delivery may write access logs for this account's buckets."""
+def access_log_bucket_policy(bucket_arn: str, account_id: str, source_bucket_arns: Sequence[str]) -> str:
+    """TLS only; S3's log delivery may write access logs for the named buckets of this account
+    only (``aws:SourceArn``: no other bucket can be pointed at this one to fill it)."""
     return _document(
         [
             _tls_only(bucket_arn),
@@ -163,16 +167,33 @@ def access_log_bucket_policy(bucket_arn: str, account_id: str) -> str:
                 ["s3:PutObject"],
                 [_objects(bucket_arn)],
                 principal={"Service": "logging.s3.amazonaws.com"},
-                condition={"StringEquals": {"aws:SourceAccount": account_id}},
+                condition={
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnEquals": {"aws:SourceArn": sorted(source_bucket_arns)},
+                },
             ),
         ]
+    )
+
+
+def _deny_governance_bypass(bucket_arn: str) -> dict[str, Any]:
+    """Nobody may bypass GOVERNANCE retention on this bucket's objects: deleting a locked
+    record first means changing this bucket policy, a separate CloudTrail-recorded act."""
+    return _statement(
+        "DenyGovernanceBypass",
+        ["s3:BypassGovernanceRetention"],
+        [_objects(bucket_arn)],
+        effect="Deny",
+        principal="*",
     )
 
 
 # --- KMS key policies ------------------------------------------------------------------------
 
 
-def kms_key_policy(account_id: str, *, bedrock_region: str | None = None) -> str:
+def kms_key_policy(
+    account_id: str, *, bedrock_region: str | None = None, logs_region: str | None = None
+) -> str:
     """The account administers the key (IAM policies grant use); optionally Bedrock may encrypt.
 
     ``kms:*`` on ``*`` for the account root is AWS's default key policy: it delegates to IAM,
@@ -198,6 +219,18 @@ def kms_key_policy(account_id: str, *, bedrock_region: str | None = None) -> str
                     "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{bedrock_region}:{account_id}:*"},
                 },
             )
+        )
+    if logs_region:
+        statements.append(
+            _statement(
+                "AllowCloudWatchLogsEncryption",
+                ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                ["*"],
+                principal={"Service": f"logs.{logs_region}.amazonaws.com"},
+                condition={"ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{logs_region}:{account_id}:log-group:*"
+                }},
+            )  # fmt: skip
         )
     return _document(statements)
 
@@ -357,6 +390,24 @@ def reconcile_role_policy(
                 "UseFlagStoreKey", ["kms:Decrypt", "kms:GenerateDataKey"], [flag_kms_key_arn]
             ),
             _logs(log_group_arn),
+        ]
+    )
+
+
+def operator_policy(*, flag_store_arn: str, flags_key: str, store_prefix: str, flag_kms_key_arn: str) -> str:
+    """The operators' permission set: exactly what the ``rollout`` CLI does against the stack's
+    S3 store (``--state s3://<flag store>/<prefix>``: releases, evals, state, the audit chain,
+    conditional writes) and flag document, with the flag store's key -- nothing else. Object
+    Lock and the bucket policy still apply: nothing written can be deleted or rewritten early."""
+    return _document(
+        [
+            _list_flag_store(flag_store_arn),
+            _statement(
+                "ReadWriteControlPlane",
+                ["s3:GetObject", "s3:PutObject"],
+                [f"{flag_store_arn}/{flags_key}", _objects(flag_store_arn, f"{store_prefix}/")],
+            ),
+            _statement("UseFlagStoreKey", ["kms:Decrypt", "kms:GenerateDataKey"], [flag_kms_key_arn]),
         ]
     )
 

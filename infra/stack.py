@@ -17,11 +17,14 @@ from controller.bundle.models import Bundle
 from controller.core import provisioning as derive
 from controller.core.provisioning import LogClass
 from infra import config as stack_config
+from infra import policies
 from infra.components import (
     AuditLogBucket,
     AuditLogBucketArgs,
     FlagStore,
     FlagStoreArgs,
+    LogEncryptionKey,
+    LogEncryptionKeyArgs,
     ModelGateway,
     ModelGatewayArgs,
     RawInvocationLogs,
@@ -46,6 +49,8 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     region = config.region
     # The only place numbers meet CloudWatch: the audit posture, rounded up to an allowed value.
     log_days = derive.cloudwatch_retention_days(rules[LogClass.AUDIT_LOG].days)
+    # API access logs identify callers: kept per the transient posture, not the audit one.
+    access_log_days = derive.cloudwatch_retention_days(rules[LogClass.RAW_INVOCATION_LOGS].days)
 
     account_id = aws.get_caller_identity_output().account_id
     guardrail_arn = account_id.apply(lambda a: derive.guardrail_arn(wf, a))
@@ -54,6 +59,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     workflow_path = config.workflow_in_archive
     prefix = wf.id
 
+    log_key = LogEncryptionKey(
+        f"{prefix}-log-key", LogEncryptionKeyArgs(workflow_id=wf.id, account_id=account_id, region=region)
+    )
+    # The access-log bucket admits logs from the raw and flag-store buckets, created after it.
+    logged_bucket_arns, resolve_logged_bucket_arns = pulumi.deferred_output()
     audit = AuditLogBucket(
         f"{prefix}-audit-log",
         AuditLogBucketArgs(
@@ -61,6 +71,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             access_log_rules=rules[LogClass.S3_ACCESS_LOGS],
             workflow_id=wf.id,
             account_id=account_id,
+            other_logged_bucket_arns=logged_bucket_arns,
         ),
     )
     # The raw bucket's policy names the redaction role, whose policy names the raw bucket:
@@ -75,6 +86,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             region=region,
             reader_role_arn=reader_role_arn,
             access_log_bucket=audit.access_log_bucket_name,
+            manage_invocation_logging=config.bedrock_invocation_logging == "manage",
         ),
     )
     redaction = RedactionFunction(
@@ -91,6 +103,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             audit_kms_key_arn=audit.kms_key_arn,
             account_id=account_id,
             log_retention_days=log_days,
+            log_kms_key_arn=log_key.key_arn,
         ),
     )
     resolve_reader_role_arn(redaction.role_arn)
@@ -104,6 +117,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             access_log_bucket=audit.access_log_bucket_name,
         ),
     )
+    resolve_logged_bucket_arns(pulumi.Output.all(raw.bucket_arn, flags.bucket_arn))
     gateway = ModelGateway(
         f"{prefix}-gateway",
         ModelGatewayArgs(
@@ -124,10 +138,16 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             audit_bucket_arn=audit.bucket_arn,
             audit_kms_key_arn=audit.kms_key_arn,
             log_retention_days=log_days,
+            log_kms_key_arn=log_key.key_arn,
+            access_log_retention_days=access_log_days,
             throttling_burst_limit=config.gateway_throttle_burst,
             throttling_rate_limit=config.gateway_throttle_rate,
         ),
     )
+    operator_policy = pulumi.Output.all(flags.bucket_arn, flags.kms_key_arn).apply(
+        lambda a: policies.operator_policy(flag_store_arn=a[0], flags_key=flags.flags_key,
+                                           store_prefix=flags.store_prefix, flag_kms_key_arn=a[1])
+    )  # fmt: skip
     sso = SsoAccess(
         f"{prefix}-sso",
         SsoAccessArgs(
@@ -141,6 +161,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             instance_arn=config.sso_instance_arn,
             identity_store_id=config.identity_store_id,
             group_id=config.sso_group_id,
+            operator_policy=operator_policy,
+            operator_group_id=config.operator_group_id,
+            operator_group_name=config.operator_group_name,
+            identity_center_role_arn=config.identity_center_role_arn,
+            identity_center_region=config.identity_center_region or region,
         ),
     )
     reconcile = ScheduledReconcile(
@@ -156,6 +181,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             flags_key=flags.flags_key,
             store_prefix=flags.store_prefix,
             log_retention_days=log_days,
+            log_kms_key_arn=log_key.key_arn,
         ),
     )
 
@@ -166,6 +192,9 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
         "posture_days": rules[LogClass.AUDIT_LOG].days,
         "days": log_days,
         "note": "smallest CloudWatch Logs retention >= the posture's days (0 = never expire)",
+        "api_access_logs_days": access_log_days,
+        "api_access_logs_posture": rules[LogClass.RAW_INVOCATION_LOGS].posture,
+        "kms_key_arn": log_key.key_arn,
     }
     return {
         "workflow": {"id": wf.id, "bundle": config.workflow, "region": region},
@@ -202,9 +231,15 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             "access_log_group": gateway.access_log_group,
             "subject_key_secret_arn": gateway.subject_key_secret_arn,
         },
-        "models": {"sanctioned_arns": list(model_arns), "guardrail": guardrail_identifier},
+        "models": {
+            "sanctioned_arns": list(model_arns),
+            "guardrail": guardrail_identifier,
+            "invocation_logging": config.bedrock_invocation_logging,
+        },
         "sso": {
             "permission_set_arn": sso.permission_set_arn,
+            "operator_permission_set_arn": sso.operator_permission_set_arn,
+            "identity_center_role_arn": config.identity_center_role_arn,
             "group_id": sso.group_id,
             "group_name": config.group_name(wf) if config.sso_group_id is None else None,
             "instance_arn": sso.instance_arn,

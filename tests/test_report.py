@@ -326,8 +326,8 @@ def test_the_stack_export_fixture_matches_the_programs_expected_values() -> None
         )
         assert bucket.sse_algorithm == rule.sse_algorithm and bucket.posture == rule.posture
     assert [a.issuer for a in prov.authorizers] == [workflow.sso.idp.issuer]
-    assert prov.permission_sets[0].name == f"ai-{workflow.id}"
-    grants = json.loads(prov.permission_sets[0].inline_policy)["Statement"][0]["Resource"]
+    users = {ps.name: ps for ps in prov.permission_sets}[f"ai-{workflow.id}"]  # (and ai-<id>-ops)
+    grants = json.loads(users.inline_policy)["Statement"][0]["Resource"]
     assert grants == list(derive.model_arns(workflow))
 
 

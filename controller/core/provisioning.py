@@ -42,6 +42,7 @@ __all__ = [
     "guardrail_identifier",
     "guardrail_problems",
     "is_guardrail_arn",
+    "is_sanctioned_model_arn",
     "model_arns",
     "retention_outputs",
     "retention_problems",
@@ -250,6 +251,38 @@ def guardrail_problems(workflow: Workflow) -> list[str]:
             "(a number from 1, or DRAFT)"
         )
     return found
+
+
+# System-defined cross-region inference profiles are named "<geography>.<foundation model id>".
+INFERENCE_PROFILE_GEOGRAPHIES = ("us", "us-gov", "eu", "apac", "global")
+
+
+def _profile_base(model_id: str) -> str | None:
+    """The foundation model a system-defined inference profile id routes to, or None."""
+    geography, _, rest = model_id.partition(".")
+    return rest if geography in INFERENCE_PROFILE_GEOGRAPHIES and "." in rest else None
+
+
+def is_sanctioned_model_arn(workflow: Workflow, arn: str) -> bool:
+    """Whether ``arn`` is a resource a grant for the bundle's models may name.
+
+    A foundation-model id in ``surface.models`` -> its foundation-model ARN in the endpoint's
+    region. An inference-profile id (``eu.anthropic...``, which some models in some regions can
+    only be called through) -> the profile's ARN in the endpoint's region (any account: the pack
+    has none) and the underlying foundation model in every region the profile may route to.
+    """
+    region = _bedrock_region(workflow)
+    for model in workflow.surface.models:
+        if arn == foundation_model_arn(region, model.id):
+            return True
+        base = _profile_base(model.id)
+        if base is None:
+            continue
+        profile = rf"arn:aws:bedrock:{re.escape(region)}:\d{{12}}:inference-profile/{re.escape(model.id)}"
+        routed = rf"arn:aws:bedrock:[a-z0-9-]+::foundation-model/{re.escape(base)}"
+        if re.fullmatch(profile, arn) or re.fullmatch(routed, arn):
+            return True
+    return False
 
 
 def guardrail_arn(workflow: Workflow, account_id: str) -> str | None:

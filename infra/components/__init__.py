@@ -2,6 +2,7 @@
 
 from infra.components.audit_log_bucket import AuditLogBucket, AuditLogBucketArgs
 from infra.components.flag_store import FlagStore, FlagStoreArgs
+from infra.components.log_key import LogEncryptionKey, LogEncryptionKeyArgs
 from infra.components.model_gateway import ModelGateway, ModelGatewayArgs
 from infra.components.raw_invocation_logs import RawInvocationLogs, RawInvocationLogsArgs
 from infra.components.redaction_function import RedactionFunction, RedactionFunctionArgs
@@ -13,6 +14,8 @@ __all__ = [
     "AuditLogBucketArgs",
     "FlagStore",
     "FlagStoreArgs",
+    "LogEncryptionKey",
+    "LogEncryptionKeyArgs",
     "ModelGateway",
     "ModelGatewayArgs",
     "RawInvocationLogs",

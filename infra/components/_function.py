@@ -1,7 +1,7 @@
 """The Lambda shape every handler shares (a helper, not a component of its own).
 
-A function gets its own role (assumable by Lambda only), its own log group with a retention
-derived from the bundle, and exactly one inline policy built by the caller from
+A function gets its own role (assumable by Lambda only), its own log group (encrypted with the
+stack's log key) with a retention derived from the bundle, and exactly one inline policy built by the caller from
 ``infra.policies`` -- never a managed policy, so the policy pack can read every grant.
 """
 
@@ -38,6 +38,7 @@ def create_function(
     description: str,
     environment: Mapping[str, pulumi.Input[str]],
     log_retention_days: int,
+    log_kms_key_arn: pulumi.Input[str],
     policy: Callable[[pulumi.Output[str]], pulumi.Input[str]],
     memory_size: int = 512,
     timeout: int = 60,
@@ -52,7 +53,7 @@ def create_function(
         opts=opts,
     )
     log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs", retention_in_days=log_retention_days, opts=opts
+        f"{name}-logs", retention_in_days=log_retention_days, kms_key_id=log_kms_key_arn, opts=opts
     )
     role_policy = aws.iam.RolePolicy(
         f"{name}-policy", role=role.id, policy=policy(log_group.arn), opts=opts

@@ -30,6 +30,8 @@ class AuditLogBucketArgs:
     """Tagged on every bucket (``ai-rollout:workflow``)."""
     account_id: pulumi.Input[str]
     """The deploying account: key administrator and the only source of access logs."""
+    other_logged_bucket_arns: pulumi.Input[list[str]]
+    """The other buckets whose server access logs land here (``aws:SourceArn``)."""
 
 
 class AuditLogBucket(pulumi.ComponentResource):
@@ -52,15 +54,6 @@ class AuditLogBucket(pulumi.ComponentResource):
             kms_key_arn=None,
             access_log_bucket=None,  # never log the access-log bucket into itself
         )
-        aws.s3.BucketPolicy(
-            f"{name}-access-logs-policy",
-            bucket=access.bucket.id,
-            policy=pulumi.Output.all(access.bucket.arn, args.account_id).apply(
-                lambda a: policies.access_log_bucket_policy(*a)
-            ),
-            opts=kept(args.access_log_rules, self, depends_on=[access.public_access_block]),
-        )
-
         key = aws.kms.Key(
             f"{name}-key",
             description=f"ai-rollout {args.workflow_id}: audit log bucket encryption",
@@ -84,6 +77,16 @@ class AuditLogBucket(pulumi.ComponentResource):
                 lambda a: policies.audit_bucket_policy(*a)
             ),
             opts=kept(args.rules, self, depends_on=[audit.public_access_block]),
+        )
+
+        aws.s3.BucketPolicy(
+            f"{name}-access-logs-policy",
+            bucket=access.bucket.id,
+            policy=pulumi.Output.all(access.bucket.arn, args.account_id, audit.bucket.arn,
+                                     args.other_logged_bucket_arns).apply(
+                lambda a: policies.access_log_bucket_policy(a[0], a[1], [a[2], *a[3]])
+            ),
+            opts=kept(args.access_log_rules, self, depends_on=[access.public_access_block]),
         )
 
         self.bucket_name = audit.bucket.id

@@ -6,7 +6,7 @@ issuer and audience (``sso.idp``), integrated with the gateway Lambda
 runs identity -> kill switch -> flags -> boundaries -> model -> audit record. The Lambda's
 role may invoke only the sanctioned model ARNs, only through the bundle's guardrail when one
 is configured. The stage throttles (stack config) and writes JSON access logs to a log group
-kept per the audit posture (rounded up to a retention CloudWatch accepts).
+kept per the transient posture (they identify callers), encrypted with the stack's log key.
 """
 
 from __future__ import annotations
@@ -69,7 +69,12 @@ class ModelGatewayArgs:
     audit_bucket_arn: pulumi.Input[str]
     audit_kms_key_arn: pulumi.Input[str]
     log_retention_days: int
+    log_kms_key_arn: pulumi.Input[str]
+    """The stack's CloudWatch Logs key (``LogEncryptionKey``)."""
     """CloudWatch retention for access and function logs (from the audit posture)."""
+    access_log_retention_days: int
+    """CloudWatch retention of the API's access logs (from the transient raw posture: they
+    identify callers, so they are kept briefly; the request records are the evidence)."""
     throttling_burst_limit: int
     """Stage burst limit (stack config ``gatewayThrottleBurst``)."""
     throttling_rate_limit: float
@@ -161,6 +166,7 @@ class ModelGateway(pulumi.ComponentResource):
                 "ROLLOUT_SUBJECT_KEY_SECRET": subject_key.arn,
             },
             log_retention_days=args.log_retention_days,
+            log_kms_key_arn=args.log_kms_key_arn,
             policy=policy,
             memory_size=args.memory_size,
             timeout=args.timeout,
@@ -202,8 +208,13 @@ class ModelGateway(pulumi.ComponentResource):
             )
             for route_key in args.routes
         ]
+        # Access logs name the caller (source IP, user agent, token subject): kept only as long
+        # as the transient posture allows; the audit bucket's request records are the evidence.
         access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs", retention_in_days=args.log_retention_days, opts=child
+            f"{name}-access-logs",
+            retention_in_days=args.access_log_retention_days,
+            kms_key_id=args.log_kms_key_arn,
+            opts=child,
         )
         stage = aws.apigatewayv2.Stage(
             f"{name}-stage",
@@ -217,14 +228,17 @@ class ModelGateway(pulumi.ComponentResource):
             access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
             opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
         )
-        aws.lambda_.Permission(
-            f"{name}-api-invoke",
-            action="lambda:InvokeFunction",
-            function=fn.function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
-            opts=child,
-        )
+        # One permission per route: this API may invoke the function for its routes only.
+        for route_key in args.routes:
+            method, _, path = route_key.partition(" ")
+            aws.lambda_.Permission(
+                f"{name}-api-invoke-{_slug(route_key)}",
+                action="lambda:InvokeFunction",
+                function=fn.function.name,
+                principal="apigateway.amazonaws.com",
+                source_arn=api.execution_arn.apply(lambda arn, m=method, p=path: f"{arn}/*/{m}{p}"),
+                opts=child,
+            )
 
         self.api_endpoint = api.api_endpoint
         first_path = args.routes[0].split(" ", 1)[1]

@@ -36,6 +36,9 @@ class RawInvocationLogsArgs:
     """The only principal that may read raw objects: the redaction function's role."""
     access_log_bucket: pulumi.Input[str]
     """Where this bucket's S3 server access logs go."""
+    manage_invocation_logging: bool = True
+    """Create the account/region's Bedrock invocation logging configuration (stack config
+    ``bedrockInvocationLogging``). There is one per region: creating it replaces any other."""
     log_prefix: str = "bedrock"
     """Key prefix Bedrock writes under (it appends ``/AWSLogs/<account>/...``)."""
 
@@ -82,17 +85,8 @@ class RawInvocationLogs(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[raw.public_access_block]),
         )
         # Bedrock checks that it can write (bucket policy + key) when logging is configured.
-        aws.bedrockmodel.InvocationLoggingConfiguration(
-            f"{name}-invocation-logging",
-            logging_config={
-                "text_data_delivery_enabled": True,
-                "image_data_delivery_enabled": False,
-                "embedding_data_delivery_enabled": False,
-                "video_data_delivery_enabled": False,
-                "s3_config": {"bucket_name": raw.bucket.id, "key_prefix": args.log_prefix},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket_policy, key]),
-        )
+        if args.manage_invocation_logging:
+            self._invocation_logging(name, raw.bucket.id, args, depends_on=[bucket_policy, key])
 
         self.bucket_name = raw.bucket.id
         self.bucket_arn = raw.bucket.arn
@@ -104,4 +98,19 @@ class RawInvocationLogs(pulumi.ComponentResource):
                 "bucket_arn": self.bucket_arn,
                 "kms_key_arn": self.kms_key_arn,
             }
+        )
+
+    def _invocation_logging(
+        self, name: str, bucket: pulumi.Input[str], args: RawInvocationLogsArgs, depends_on: list
+    ) -> None:
+        aws.bedrockmodel.InvocationLoggingConfiguration(
+            f"{name}-invocation-logging",
+            logging_config={
+                "text_data_delivery_enabled": True,
+                "image_data_delivery_enabled": False,
+                "embedding_data_delivery_enabled": False,
+                "video_data_delivery_enabled": False,
+                "s3_config": {"bucket_name": bucket, "key_prefix": args.log_prefix},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )

@@ -40,6 +40,8 @@ class RedactionFunctionArgs:
     account_id: pulumi.Input[str]
     """S3 may invoke the function only for this account's bucket."""
     log_retention_days: int
+    log_kms_key_arn: pulumi.Input[str]
+    """The stack's CloudWatch Logs key (``LogEncryptionKey``)."""
     """CloudWatch retention of the function's own logs (derived from the audit posture)."""
     audit_prefix: str = "invocations/"
     """Where redacted invocation logs are written in the audit bucket."""
@@ -100,6 +102,7 @@ class RedactionFunction(pulumi.ComponentResource):
                 "ROLLOUT_AUDIT_KMS_KEY": args.audit_kms_key_arn,
             },
             log_retention_days=args.log_retention_days,
+            log_kms_key_arn=args.log_kms_key_arn,
             policy=policy,
             memory_size=args.memory_size,
             timeout=args.timeout,

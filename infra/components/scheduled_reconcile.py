@@ -38,6 +38,8 @@ class ScheduledReconcileArgs:
     flags_key: str
     store_prefix: str
     log_retention_days: int
+    log_kms_key_arn: pulumi.Input[str]
+    """The stack's CloudWatch Logs key (``LogEncryptionKey``)."""
     """CloudWatch retention of the function's logs (from the audit posture)."""
     memory_size: int = 512
     timeout: int = 120
@@ -81,6 +83,7 @@ class ScheduledReconcile(pulumi.ComponentResource):
                 "ROLLOUT_FLAGS_KEY": args.flags_key,
             },
             log_retention_days=args.log_retention_days,
+            log_kms_key_arn=args.log_kms_key_arn,
             policy=policy,
             memory_size=args.memory_size,
             timeout=args.timeout,

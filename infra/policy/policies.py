@@ -26,6 +26,16 @@ Policies (all mandatory):
     gateway-routes-behind-jwt           every route JWT-authorized; authorizer = bundle's IdP
     model-access-sanctioned-only        bedrock grants only on sanctioned ARNs, via the guardrail
     no-iam-users-or-access-keys         no long-lived credentials
+    trust-policies-name-principals      no role assumable by Principal "*" / {"AWS": "*"}
+    functions-not-publicly-invocable    no public function URL; permissions name a service + source
+    kms-keys-rotate                     enableKeyRotation on every key
+    bedrock-invocation-logging-delivers-text  text delivery on, to an S3 bucket
+    raw-logs-readable-only-by-redaction the raw bucket's read-deny for everyone but redaction
+
+``function-roles-no-wildcards`` also refuses managed-policy attachments of any kind (role, group,
+``PolicyAttachment``) and NotAction/NotResource allows, in roles and permission sets alike;
+``log-buckets-kms-encrypted`` refuses the AWS-managed ``alias/aws/s3`` key;
+``log-buckets-retention`` refuses fixed-date expiry rules.
 """
 
 from __future__ import annotations
@@ -83,6 +93,15 @@ PERMISSION_SET_ATTACHMENTS = {
     "aws:ssoadmin/managedPolicyAttachment:ManagedPolicyAttachment",
     "aws:ssoadmin/customerManagedPolicyAttachment:CustomerManagedPolicyAttachment",
 }
+POLICY_ATTACHMENTS = {
+    "aws:iam/policyAttachment:PolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+}
+KMS_KEY = "aws:kms/key:Key"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+INVOCATION_LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+AWS_MANAGED_S3_KEY = "alias/aws/s3"
 ROUTE = "aws:apigatewayv2/route:Route"
 AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
 API = "aws:apigatewayv2/api:Api"
@@ -219,8 +238,12 @@ def _kms_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | N
             default = (rule or {}).get("applyServerSideEncryptionByDefault") or {}
             if default.get("sseAlgorithm") != rules.sse_algorithm:
                 continue
-            if rules.sse_algorithm == SSE_KMS and not default.get("kmsMasterKeyId"):
+            key = str(default.get("kmsMasterKeyId") or "")
+            if rules.sse_algorithm == SSE_KMS and not key:
                 return "SSE-KMS must name the bucket's dedicated key (kmsMasterKeyId)"
+            if rules.sse_algorithm == SSE_KMS and (key == AWS_MANAGED_S3_KEY or key.endswith(f":{AWS_MANAGED_S3_KEY}")):
+                return ("SSE-KMS with the AWS-managed alias/aws/s3 key: its policy cannot be restricted "
+                        "or audited; name the bucket's dedicated customer-managed key")  # fmt: skip
             return None
     return f"default encryption must be {rules.sse_algorithm}"
 
@@ -321,6 +344,23 @@ def _tls_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | N
     return "the bucket policy must deny every request with aws:SecureTransport = false"
 
 
+def _raw_read_deny_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | None:
+    """The raw bucket's policy denies object reads to every principal but one role."""
+    if rules.log_class.value != "raw_invocation_logs":
+        return None
+    arn = bucket.props.get("arn")
+    for config in configs:
+        for st in statements_of(config.props.get("policy") or "{}"):
+            actions = {str(a).lower() for a in _list(st.get("Action"))}
+            condition = (st.get("Condition") or {}).get("ArnNotEquals") or {}
+            reads = {"s3:*", "*"} & actions or {"s3:getobject", "s3:getobjectversion"} <= actions
+            if (st.get("Effect") == "Deny" and st.get("Principal") in ("*", {"AWS": "*"}) and reads
+                    and f"{arn}/*" in _list(st.get("Resource")) and condition.get("aws:PrincipalArn")):  # fmt: skip
+                return None
+    return ("the bucket policy must deny s3:GetObject and s3:GetObjectVersion to every principal "
+            "but the redaction role (ArnNotEquals aws:PrincipalArn): unredacted prompts are in it")  # fmt: skip
+
+
 # --- IAM, gateway, models --------------------------------------------------------------------
 
 
@@ -328,17 +368,82 @@ def validate_no_wildcards(
     expect: Expectations, args: ResourceValidationArgs, report: ReportViolation
 ) -> None:
     if args.resource_type in (ROLE_POLICY_ATTACHMENT, ROLE_POLICY_ATTACHMENTS) or (
-        args.resource_type == ROLE and _list(args.props.get("managedPolicyArns"))
-    ):
+        args.resource_type in POLICY_ATTACHMENTS
+    ) or (args.resource_type == ROLE and _list(args.props.get("managedPolicyArns"))):
+        arn = args.props.get("policyArn") or _list(args.props.get("managedPolicyArns"))
         report(
-            f"{args.name!r}: function roles get one inline policy (infra/policies.py); a managed "
-            "policy cannot be reviewed here for wildcards"
+            f"{args.name!r}: roles get one inline policy (infra/policies.py); a managed policy "
+            f"({arn}) cannot be reviewed here for wildcards"
         )
     for where, doc in _documents(args):
         if args.resource_type == PERMISSION_SET_INLINE:
-            continue  # people's permission sets: model-access-sanctioned-only covers them
+            # People's permission sets: model-access-sanctioned-only covers the grants; an Allow
+            # with NotAction/NotResource grants everything else, whoever holds it.
+            for i, st in enumerate(statements_of(doc)):
+                if st.get("Effect") == "Allow" and ("NotAction" in st or "NotResource" in st):
+                    report(f"{args.name!r} {where}: {st.get('Sid') or f'statement {i}'}: "
+                           "NotAction/NotResource grant everything else")  # fmt: skip
+            continue
         for problem in wildcard_problems(doc):
             report(f"{args.name!r} {where}: {problem}")
+
+
+def _is_wildcard_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return any("*" in str(v) for value in principal.values() for v in _list(value))
+    return False
+
+
+def validate_trust_policies(
+    expect: Expectations, args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    """A role is assumable by named principals only: no ``*`` (anyone, any account)."""
+    if args.resource_type != ROLE or not args.props.get("assumeRolePolicy"):
+        return
+    for i, st in enumerate(statements_of(args.props["assumeRolePolicy"])):
+        if st.get("Effect") == "Allow" and (_is_wildcard_principal(st.get("Principal")) or "NotPrincipal" in st):
+            report(f"role {args.name!r}: trust statement {st.get('Sid') or i} lets any principal assume it")
+
+
+def validate_function_invocation(
+    expect: Expectations, args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    """Functions are invoked by named services from named sources, never by the public."""
+    props = args.props
+    if args.resource_type == FUNCTION_URL and props.get("authorizationType") != "AWS_IAM":
+        report(f"function URL {args.name!r} is public (authorizationType {props.get('authorizationType')!r}); "
+               "the gateway's JWT-authorized API is the only way in")  # fmt: skip
+    if args.resource_type == LAMBDA_PERMISSION:
+        principal = str(props.get("principal") or "")
+        if "*" in principal or not principal.endswith(".amazonaws.com"):
+            report(f"lambda permission {args.name!r}: principal {principal!r}; only an AWS service may invoke")
+        elif not props.get("sourceArn"):
+            report(f"lambda permission {args.name!r}: {principal} without a sourceArn may invoke from anywhere")
+        if props.get("functionUrlAuthType") == "NONE":
+            report(f"lambda permission {args.name!r} opens a public function URL")
+
+
+def validate_kms_rotation(
+    expect: Expectations, args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    if args.resource_type == KMS_KEY and args.props.get("enableKeyRotation") is not True:
+        report(f"KMS key {args.name!r}: automatic rotation must be on (enableKeyRotation)")
+
+
+def validate_invocation_logging(
+    expect: Expectations, args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    """Bedrock invocation logging must deliver text (prompts and answers) to S3: that is what
+    the redaction function turns into the audit record of direct model use."""
+    if args.resource_type != INVOCATION_LOGGING:
+        return
+    config = args.props.get("loggingConfig") or {}
+    if config.get("textDataDeliveryEnabled") is not True:
+        report(f"{args.name!r}: textDataDeliveryEnabled must be true (direct model use would go unrecorded)")
+    if not (config.get("s3Config") or {}).get("bucketName"):
+        report(f"{args.name!r}: invocation logs must be delivered to the raw invocation-log bucket (s3Config)")
 
 
 def validate_routes_behind_jwt(
@@ -378,7 +483,7 @@ def _model_problems(expect: Expectations, statement: Mapping[str, Any]) -> list[
     if unsanctioned:
         problems.append(f"{sid}: bedrock actions beyond invoke/apply-guardrail: {sorted(unsanctioned)}")
     if bedrock & BEDROCK_INVOKE_ACTIONS:
-        outside = [r for r in resources if r not in expect.model_arns]
+        outside = [r for r in resources if not derive.is_sanctioned_model_arn(expect.workflow, r)]
         if outside:
             problems.append(f"{sid}: model access outside the sanctioned ARNs: {outside}")
         if expect.workflow.surface.guardrail is not None:
@@ -455,4 +560,16 @@ def make_policies(expect: Expectations) -> list[Policy]:
                  validate_model_access),
         resource("no-iam-users-or-access-keys", "No IAM users or access keys.",
                  validate_no_iam_users),
+        resource("trust-policies-name-principals", "No role is assumable by a wildcard principal.",
+                 validate_trust_policies),
+        resource("functions-not-publicly-invocable",
+                 "No public function URL; Lambda permissions name an AWS service and a source.",
+                 validate_function_invocation),
+        resource("kms-keys-rotate", "Every KMS key rotates automatically.", validate_kms_rotation),
+        resource("bedrock-invocation-logging-delivers-text",
+                 "Bedrock invocation logging delivers text to the raw bucket.",
+                 validate_invocation_logging),
+        buckets("raw-logs-readable-only-by-redaction",
+                "Only the redaction role may read raw invocation logs.", BUCKET_POLICY,
+                _raw_read_deny_problem),
     ]  # fmt: skip

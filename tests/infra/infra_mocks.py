@@ -32,6 +32,8 @@ class Recorded:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     custom: bool
+    provider: str | None = None
+    """The provider reference (``<provider urn>::<id>``) when not the default provider."""
 
     @property
     def urn(self) -> str:
@@ -45,6 +47,10 @@ class ProgramRun:
 
     def of_type(self, token: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == token]
+
+    def one_of_type(self, token: str) -> Recorded:
+        (found,) = self.of_type(token)
+        return found
 
     def named(self, name: str) -> Recorded:
         found = [r for r in self.resources if r.name == name]
@@ -91,14 +97,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls_with_provider: list[tuple[str, dict[str, Any], str | None]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         rid, out = _outputs(args.typ, args.name, dict(args.inputs))
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), out, bool(args.custom)))
+        self.resources.append(
+            Recorded(args.typ, args.name, dict(args.inputs), out, bool(args.custom), args.provider or None)
+        )
         return rid, out
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         self.calls.append((args.token, dict(args.args)))
+        self.calls_with_provider.append((args.token, dict(args.args), args.provider or None))
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
@@ -150,6 +160,7 @@ def run_program(bundle: Any, config: Any) -> ProgramRun:
     from infra.stack import build
 
     MOCKS.resources.clear()
+    MOCKS.calls_with_provider.clear()
     outputs: dict[str, Any] = {}
 
     @pulumi.runtime.test

@@ -36,8 +36,17 @@ def test_audit_bucket_policy_is_tls_only_and_kms_only_with_the_bucket_key():
     assert st["DenyCustomerProvidedKeys"]["Condition"] == {
         "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}
     }
-    assert {s["Action"][0] for sid, s in st.items() if sid != "DenyInsecureTransport"} == {"s3:PutObject"}
+    puts = {sid: s for sid, s in st.items() if sid not in ("DenyInsecureTransport", "DenyGovernanceBypass")}
+    assert {s["Action"][0] for s in puts.values()} == {"s3:PutObject"}
     assert all(s["Effect"] == "Deny" for s in st.values())
+
+
+@pytest.mark.parametrize("builder", [policies.audit_bucket_policy, policies.flag_store_bucket_policy])
+def test_locked_buckets_deny_bypassing_governance_retention_to_everyone(builder):
+    bypass = sids(builder(BUCKET, KEY))["DenyGovernanceBypass"]
+    assert (bypass["Effect"], bypass["Principal"]) == ("Deny", "*")
+    assert bypass["Action"] == ["s3:BypassGovernanceRetention"] and bypass["Resource"] == [f"{BUCKET}/*"]
+    assert "Condition" not in bypass  # nobody: not the root, not an administrator
 
 
 def test_raw_bucket_policy_lets_only_the_redaction_role_read_and_bedrock_write():
@@ -63,10 +72,14 @@ def test_raw_bucket_policy_lets_only_the_redaction_role_read_and_bedrock_write()
 
 
 def test_access_log_bucket_policy_admits_s3_log_delivery_from_this_account_only():
-    st = sids(policies.access_log_bucket_policy(BUCKET, "123456789012"))
+    sources = ["arn:aws:s3:::raw", "arn:aws:s3:::audit"]
+    st = sids(policies.access_log_bucket_policy(BUCKET, "123456789012", sources))
     allow = st["AllowS3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert allow["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnEquals": {"aws:SourceArn": sorted(sources)},  # only the program's own buckets
+    }
     assert "DenyInsecureTransport" in st
 
 
@@ -80,6 +93,13 @@ def test_kms_key_policy_grants_bedrock_only_when_asked():
     grant = with_bedrock["AllowBedrockInvocationLogEncryption"]
     assert grant["Action"] == ["kms:GenerateDataKey"]
     assert grant["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:bedrock:eu-west-1:123456789012:*"}
+
+
+def test_kms_key_policy_lets_cloudwatch_logs_use_the_key_for_this_accounts_log_groups_only():
+    grant = sids(policies.kms_key_policy("123456789012", logs_region="eu-west-1"))["AllowCloudWatchLogsEncryption"]
+    assert grant["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert grant["Condition"] == {"ArnLike": {
+        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:*"}}  # fmt: skip
 
 
 def test_model_access_with_a_guardrail_requires_it_and_denies_calls_without_it():

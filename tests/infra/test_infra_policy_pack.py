@@ -39,6 +39,11 @@ ALL_POLICIES = [
     "gateway-routes-behind-jwt",
     "model-access-sanctioned-only",
     "no-iam-users-or-access-keys",
+    "trust-policies-name-principals",
+    "functions-not-publicly-invocable",
+    "kms-keys-rotate",
+    "bedrock-invocation-logging-delivers-text",
+    "raw-logs-readable-only-by-redaction",
 ]
 
 
@@ -308,3 +313,110 @@ def test_the_pack_entry_point_builds_its_policies_from_the_bundle():
     calls = {n.func.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name)}  # fmt: skip
     assert {"PolicyPack", "make_policies", "load_bundle", "find_bundle"} <= calls
+
+
+def test_model_access_accepts_the_inference_profile_of_a_sanctioned_model(bundle, stack):
+    """Some models in some regions are callable only through a cross-region inference profile:
+    the grant names the profile and the foundation model in each region it routes to."""
+    model = bundle.workflow.surface.models[0]
+    profile_id = f"eu.{model.id}"
+    surface = bundle.workflow.surface.model_copy(update={
+        "models": [model.model_copy(update={"id": profile_id})], "default_model": profile_id})  # fmt: skip
+    pack = {p.name: p for p in make_policies(Expectations.from_workflow(bundle.workflow.model_copy(
+        update={"surface": surface})))}  # fmt: skip
+    gateway = named(stack, f"{WF}-gateway-policy")
+
+    def through_profile(doc: dict) -> None:
+        for s in doc["Statement"]:
+            if s["Sid"] in ("InvokeSanctionedModelsThroughGuardrail", "DenyModelsWithoutGuardrail"):
+                s["Resource"] = [f"arn:aws:bedrock:eu-west-1:123456789012:inference-profile/{profile_id}",
+                                 f"arn:aws:bedrock:eu-central-1::foundation-model/{model.id}"]  # fmt: skip
+
+    edit_policy(gateway, "policy", through_profile)
+    assert [m for m, _ in violations(pack["model-access-sanctioned-only"], [gateway])] == []
+    edit_policy(gateway, "policy", lambda d: d["Statement"][0]["Resource"].append(
+        "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-70b-instruct-v1:0"))  # fmt: skip
+    (found,) = [m for m, _ in violations(pack["model-access-sanctioned-only"], [gateway])]
+    assert "outside the sanctioned ARNs" in found and "eu.meta.llama3" in found
+
+
+# --- the classes a first review found the pack missed: one violating resource each ----------------
+
+
+def test_an_allow_with_not_action_in_a_role_or_permission_set_is_caught(pack, stack):
+    everything_else = {"Sid": "AllButIam", "Effect": "Allow", "NotAction": ["iam:*"], "Resource": ["*"]}
+    edit_policy(named(stack, f"{WF}-reconcile-policy"), "policy", lambda d: d["Statement"].append(everything_else))
+    edit_policy(named(stack, f"{WF}-sso-model-access"), "inlinePolicy",
+                lambda d: d["Statement"].append(everything_else))  # fmt: skip
+    found = [m for m, _ in violations(pack["function-roles-no-wildcards"], stack)]
+    assert len([m for m in found if "AllButIam: NotAction/NotResource" in m]) == 2, found
+    assert any(f"'{WF}-sso-model-access'" in m for m in found)
+
+
+@pytest.mark.parametrize("type_", ["aws:iam/policyAttachment:PolicyAttachment",
+                                   "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                                   "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"])  # fmt: skip
+def test_an_aws_managed_admin_policy_attachment_is_caught(pack, stack, type_):
+    stack.append(resource(type_, "admin", {"roles": ["r"], "role": "r",
+                                           "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))  # fmt: skip
+    (found,) = [m for m, _ in violations(pack["function-roles-no-wildcards"], stack)]
+    assert "AdministratorAccess" in found and "managed policy" in found
+
+
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}, {"AWS": ["arn:aws:iam::123456789012:root", "*"]}])
+def test_a_trust_policy_with_a_wildcard_principal_is_caught(pack, stack, principal):
+    role = named(stack, f"{WF}-gateway-role")
+    edit_policy(role, "assumeRolePolicy", lambda d: d["Statement"].append(
+        {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}))  # fmt: skip
+    (found,) = [m for m, _ in violations(pack["trust-policies-name-principals"], stack)]
+    assert f"role '{WF}-gateway-role'" in found and "any principal" in found
+
+
+def test_a_public_function_url_is_caught(pack, stack):
+    stack.append(resource("aws:lambda/functionUrl:FunctionUrl", "open",
+                          {"functionName": "f", "authorizationType": "NONE"}))  # fmt: skip
+    (found,) = [m for m, _ in violations(pack["functions-not-publicly-invocable"], stack)]
+    assert "function URL 'open' is public" in found
+
+
+def test_a_lambda_permission_for_everyone_is_caught(pack, stack):
+    permission = named(stack, f"{WF}-gateway-api-invoke-post-v1-ask")
+    permission.props["principal"] = "*"
+    (found,) = [m for m, _ in violations(pack["functions-not-publicly-invocable"], stack)]
+    assert "principal '*'" in found
+
+
+def test_a_lambda_permission_without_a_source_is_caught(pack, stack):
+    del named(stack, f"{WF}-reconcile-events-invoke").props["sourceArn"]
+    (found,) = [m for m, _ in violations(pack["functions-not-publicly-invocable"], stack)]
+    assert "without a sourceArn" in found
+
+
+def test_a_kms_key_without_rotation_is_caught(pack, stack):
+    named(stack, f"{WF}-flag-store-key").props["enableKeyRotation"] = False
+    (found,) = [m for m, _ in violations(pack["kms-keys-rotate"], stack)]
+    assert f"'{WF}-flag-store-key'" in found
+
+
+@pytest.mark.parametrize("key", ["alias/aws/s3", "arn:aws:kms:eu-west-1:123456789012:alias/aws/s3"])
+def test_sse_kms_with_the_aws_managed_s3_key_is_caught(pack, stack, key):
+    sse = config_for(stack, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                     "BucketServerSideEncryptionConfiguration", f"{WF}-audit-log")  # fmt: skip
+    sse.props["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = key
+    (found,) = [m for m, _ in violations(pack["log-buckets-kms-encrypted"], stack)]
+    assert "alias/aws/s3" in found and found.startswith("audit_log bucket")
+
+
+def test_bedrock_invocation_logging_without_text_delivery_is_caught(pack, stack):
+    (logging,) = [r for r in stack if r.resource_type.endswith("InvocationLoggingConfiguration")]
+    logging.props["loggingConfig"]["textDataDeliveryEnabled"] = False
+    (found,) = [m for m, _ in violations(pack["bedrock-invocation-logging-delivers-text"], stack)]
+    assert "textDataDeliveryEnabled must be true" in found
+
+
+def test_removing_the_raw_buckets_read_deny_is_caught(pack, stack):
+    policy = config_for(stack, "aws:s3/bucketPolicy:BucketPolicy", f"{WF}-raw-invocation-logs")
+    edit_policy(policy, "policy", lambda d: d.update(
+        Statement=[s for s in d["Statement"] if s["Sid"] != "DenyReadsExceptRedaction"]))  # fmt: skip
+    (found,) = violations(pack["raw-logs-readable-only-by-redaction"], stack)
+    assert found[0].startswith("raw_invocation_logs bucket") and "redaction role" in found[0]

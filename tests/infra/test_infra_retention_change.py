@@ -16,6 +16,7 @@ from infra_mocks import PROJECT, copy_project, make_config, run_program
 from ruamel.yaml import YAML
 
 from controller.bundle.models import load_bundle
+from controller.core import provisioning as derive
 
 WF = "internal-docs-qa"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
@@ -77,7 +78,9 @@ def changed(before: dict, after: dict) -> set[tuple[str, str]]:
                             (LIFECYCLE, f"{WF}-audit-log-access-logs-lifecycle")}),
         ("control_plane", 3000, {(LIFECYCLE, f"{WF}-flag-store-lifecycle"),
                                  (LOCK, f"{WF}-flag-store-object-lock")}),
-        ("raw_invocation_logs", 2, {(LIFECYCLE, f"{WF}-raw-invocation-logs-lifecycle")}),
+        # The API's access logs (they identify callers) follow the transient posture: 1 -> 3 days.
+        ("raw_invocation_logs", 2, {(LIFECYCLE, f"{WF}-raw-invocation-logs-lifecycle"),
+                                    (LOG_GROUP, f"{WF}-gateway-access-logs")}),
     ],
 )  # fmt: skip
 def test_retention_change_moves_only_lifecycle_and_object_lock(
@@ -90,6 +93,8 @@ def test_retention_change_moves_only_lifecycle_and_object_lock(
     for key in expected:
         if key[0] == LOCK:
             assert after[key]["rule"]["defaultRetention"]["days"] == days
+        elif key[0] == LOG_GROUP:
+            assert after[key]["retentionInDays"] == derive.cloudwatch_retention_days(days)
         else:  # an object lives current + noncurrent days: the new posture in total
             rules = after[key]["rules"]
             current = sum(r.get("expiration", {}).get("days", 0) for r in rules)
@@ -106,6 +111,6 @@ def test_crossing_a_cloudwatch_step_also_moves_log_group_retention(baseline, tmp
     log_groups = {k for k in diff if k[0] == LOG_GROUP}
     assert {t for t, _ in diff - log_groups} <= {LIFECYCLE, LOCK}
     assert {n for _, n in log_groups} == {
-        f"{WF}-redaction-logs", f"{WF}-gateway-logs", f"{WF}-gateway-access-logs", f"{WF}-reconcile-logs",
+        f"{WF}-redaction-logs", f"{WF}-gateway-logs", f"{WF}-reconcile-logs",
     }  # fmt: skip
     assert {after[k]["retentionInDays"] for k in log_groups} == {545}

@@ -135,7 +135,9 @@ def test_access_log_bucket_is_sse_s3_unlocked_and_kept_per_the_audit_posture(pro
     assert [r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules] == [None, 1]
     allow = statements(config_of(program, T_POLICY, ACCESS)["policy"])["AllowS3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    logged = sorted(program.named(f"{p}-bucket").outputs["arn"] for p in (AUDIT, RAW, FLAGS))
+    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                  "ArnEquals": {"aws:SourceArn": logged}}  # fmt: skip
 
 
 # --- raw invocation logs and the redaction function ------------------------------------------
@@ -230,6 +232,7 @@ def test_function_logs_are_kept_per_the_audit_posture_rounded_for_cloudwatch(pro
     days = derive.cloudwatch_retention_days(posture(bundle, "audit_log").days)
     group = program.named(f"{WF}-{function}-logs")
     assert group.inputs["retentionInDays"] == days
+    assert group.inputs["kmsKeyId"] == program.named(f"{WF}-log-key-key").outputs["arn"]
     fn = program.named(f"{WF}-{function}-function").inputs
     assert fn["loggingConfig"] == {"logFormat": "JSON", "logGroup": group.outputs["name"]}
 
@@ -271,7 +274,11 @@ def test_gateway_stage_throttles_from_config_and_logs_access(program, bundle, la
     access = program.named(f"{WF}-gateway-access-logs")
     assert stage.inputs["accessLogSettings"]["destinationArn"] == access.outputs["arn"]
     assert json.loads(stage.inputs["accessLogSettings"]["format"])["requestId"] == "$context.requestId"
-    assert access.inputs["retentionInDays"] == derive.cloudwatch_retention_days(posture(bundle, "audit_log").days)
+    # It names callers (source IP, user agent, subject): kept per the transient posture, encrypted.
+    assert access.inputs["retentionInDays"] == derive.cloudwatch_retention_days(
+        posture(bundle, "raw_invocation_logs").days
+    )
+    assert access.inputs["kmsKeyId"] == program.named(f"{WF}-log-key-key").outputs["arn"]
 
 
 def test_gateway_role_may_invoke_only_the_sanctioned_models_through_the_guardrail(program, bundle):
@@ -301,8 +308,10 @@ def test_gateway_function_gets_the_controller_lambda_contract(program):
     assert env["ROLLOUT_SUBJECT_KEY_SECRET"] == secret
     st = statements(program.named(f"{WF}-gateway-policy").inputs["policy"])
     assert st["ReadSubjectPseudonymKey"]["Resource"] == [secret]
-    permission = program.named(f"{WF}-gateway-api-invoke").inputs
+    permission = program.named(f"{WF}-gateway-api-invoke-post-v1-ask").inputs
     assert permission["principal"] == "apigateway.amazonaws.com"
+    execution_arn = program.one_of_type("aws:apigatewayv2/api:Api").outputs["executionArn"]
+    assert permission["sourceArn"] == f"{execution_arn}/*/POST/v1/ask"  # this route only, not /*/*
 
 
 # --- SSO, flag store, scheduled reconcile ------------------------------------------------------
@@ -392,7 +401,8 @@ def test_components_have_typed_urns_and_prefixed_children(program):
     components = {r.type for r in program.resources if not r.custom}
     assert components == {
         f"ai-rollout:infra:{c}" for c in ("AuditLogBucket", "RawInvocationLogs", "RedactionFunction",
-                                          "FlagStore", "ModelGateway", "SsoAccess", "ScheduledReconcile")
+                                          "FlagStore", "ModelGateway", "SsoAccess", "ScheduledReconcile",
+                                          "LogEncryptionKey")
     }  # fmt: skip
     assert all(r.name.startswith(f"{WF}-") for r in program.resources)
 
@@ -547,3 +557,63 @@ def test_a_bundle_whose_guardrail_bedrock_would_refuse_fails_before_any_resource
     with pytest.raises(InvalidStackConfig, match="is not a Bedrock guardrail ARN"):
         run_program(broken, make_config(PROJECT, lambda_archive))
     assert MOCKS.resources == []
+
+
+def test_invocation_logging_owned_elsewhere_is_left_alone(bundle, lambda_archive):
+    """It is one per account and region: creating it silently replaces an existing one."""
+    token = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+    run = run_program(bundle, make_config(PROJECT, lambda_archive, bedrock_invocation_logging="external"))
+    assert run.of_type(token) == [] and run.outputs["models"]["invocation_logging"] == "external"
+    assert run.named(f"{RAW}-bucket")  # the raw bucket and its Bedrock write grant stay
+    with pytest.raises(InvalidStackConfig, match="bedrockInvocationLogging is 'replace'"):
+        run_program(bundle, make_config(PROJECT, lambda_archive, bedrock_invocation_logging="replace"))
+
+
+# --- IAM Identity Center: its own provider, and the operators' permission set ----------------------
+
+
+def test_operators_get_exactly_the_rollout_cli_on_the_flag_store_and_its_key(program):
+    ps = program.named(f"{WF}-sso-ops-permission-set").inputs
+    assert ps["name"] == f"ai-{WF}-ops"
+    st = statements(program.named(f"{WF}-sso-ops-access").inputs["inlinePolicy"])
+    flags_arn = program.named(f"{FLAGS}-bucket").outputs["arn"]
+    assert set(st) == {"ListFlagStore", "ReadWriteControlPlane", "UseFlagStoreKey"}
+    assert st["ListFlagStore"]["Resource"] == [flags_arn] and "Condition" not in st["ListFlagStore"]
+    assert st["ReadWriteControlPlane"]["Resource"] == [f"{flags_arn}/flags/{WF}.flagd.json",
+                                                       f"{flags_arn}/control-plane/{WF}/*"]  # fmt: skip
+    assert st["UseFlagStoreKey"]["Resource"] == [program.named(f"{FLAGS}-key").outputs["arn"]]
+    assert wildcard_problems(program.named(f"{WF}-sso-ops-access").inputs["inlinePolicy"]) == []
+    # No operator group configured: the permission set exists, nobody holds it yet.
+    assert [r for r in program.of_type("aws:ssoadmin/accountAssignment:AccountAssignment")
+            if r.name == f"{WF}-sso-ops-assignment"] == []  # fmt: skip
+
+
+def test_the_operator_group_is_assigned_when_configured(bundle, lambda_archive):
+    run = run_program(bundle, make_config(PROJECT, lambda_archive, operator_group_name="ai-rollout-operators"))
+    assignment = run.named(f"{WF}-sso-ops-assignment").inputs
+    assert assignment["permissionSetArn"] == run.named(f"{WF}-sso-ops-permission-set").outputs["arn"]
+    assert (assignment["targetType"], assignment["targetId"]) == ("AWS_ACCOUNT", ACCOUNT)
+
+
+def test_identity_center_resources_use_their_own_assume_role_provider(bundle, lambda_archive):
+    role = "arn:aws:iam::210987654321:role/ai-rollout-identity-center"
+    MOCKS.calls.clear()
+    run = run_program(bundle, make_config(PROJECT, lambda_archive, identity_center_role_arn=role,
+                                          identity_center_region="eu-central-1"))  # fmt: skip
+    provider = run.named(f"{WF}-sso-identity-center")
+    assert provider.type == "pulumi:providers:aws"
+    assert provider.inputs["region"] == "eu-central-1"
+    assert json.loads(provider.inputs["assumeRoles"])[0]["roleArn"] == role
+    sso_types = ("aws:ssoadmin/", "aws:identitystore/")
+    sso = [r for r in run.resources if r.type.startswith(sso_types)]
+    ref = f"pulumi:providers:aws::{provider.name}::"  # how a provider reference names it
+    assert sso and all(r.provider and ref in r.provider for r in sso), [(r.name, r.provider) for r in sso]
+    others = [r for r in run.resources if r.custom and not r.type.startswith((*sso_types, "pulumi:providers"))]
+    assert others and not [r.name for r in others if r.provider and ref in r.provider]
+    lookups = [p for t, _, p in MOCKS.calls_with_provider if t.startswith(("aws:ssoadmin/", "aws:identitystore/"))]
+    assert lookups and all(p and ref in p for p in lookups)
+
+
+def test_an_identity_center_role_that_is_not_a_role_arn_is_refused(bundle, lambda_archive):
+    with pytest.raises(InvalidStackConfig, match="identityCenterRoleArn 'ai-admin' is not an IAM role ARN"):
+        run_program(bundle, make_config(PROJECT, lambda_archive, identity_center_role_arn="ai-admin"))
