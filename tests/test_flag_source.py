@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import controller.adapters.flagd_source as flagd_source
-from controller.adapters.flag_file import write_flag_document
+from controller.adapters.flag_file import FileFlagSink, write_flag_document
 from controller.adapters.flagd_source import FlagdFileSource
 from controller.bundle.models import Workflow
 from controller.bundle.yamlio import load_yaml
@@ -124,14 +124,16 @@ def test_the_watcher_polls_by_itself(source: FlagdFileSource, doc: Path) -> None
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the gateway as another user")
 def test_chmod_000_as_another_user_turns_answers_into_the_fallback_within_one_poll() -> None:
     """The issue's reproduction: the gateway runs as ``nobody`` in the controller's group; the
-    document is 0640 root:nogroup (as the controller writes it); ``chmod 000``."""
+    document is 0640 root:nogroup (as the controller writes it with ``ROLLOUT_FLAG_FILE_GROUP``);
+    ``chmod 000``."""
     poll_ms = 200
     base = Path(tempfile.mkdtemp(prefix="flag-source-uid-"))
     try:
         os.chmod(base, 0o755)
-        doc = base / "wf.flagd.json"
-        write_flag_document(doc, RELEASED)
-        os.chown(doc, 0, 65534)
+        doc = base / "flags" / "wf.flagd.json"
+        # the controller writes it as it is configured to: 0640, in the gateway's group
+        FileFlagSink(doc, group=65534).write(encode_flag_document(RELEASED))
+        assert doc.stat().st_gid == 65534 and doc.stat().st_mode & 0o777 == 0o640
         proc = subprocess.Popen(
             [sys.executable, str(REPO / "tests" / "flag_source_as_user.py"), str(doc), "65534", str(poll_ms),
              WF.rollout.release_flag, WF.rollout.kill_switch_flag],
