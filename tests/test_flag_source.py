@@ -168,3 +168,18 @@ def test_chmod_000_as_another_user_turns_answers_into_the_fallback_within_one_po
             proc.wait()
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_a_gateway_started_before_its_document_exists_serves_once_it_appears(tmp_path: Path) -> None:
+    doc = tmp_path / "later.flagd.json"
+    src = FlagdFileSource(
+        doc, release_flag=WF.rollout.release_flag, kill_switch_flag=WF.rollout.kill_switch_flag, poll_ms=POLL_MS
+    )
+    try:
+        assert src.decide(*PILOT).killed and not src.ready()
+        write_flag_document(doc, RELEASED)
+        assert wait_for(lambda: served(src) == DIGEST)
+        assert src.ready()
+    finally:
+        src.close()
+    assert not src._dir.exists(), "the private snapshot goes with the source"
