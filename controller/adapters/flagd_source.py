@@ -151,6 +151,7 @@ class FlagdFileSource(_ProviderFlags):
         self._dir = Path(tempfile.mkdtemp(prefix="ai-rollout-flags-"))
         self._snapshot = self._dir / "flags.flagd.json"
         self._state = threading.Lock()
+        self._polling = threading.Lock()  # one poll at a time: a slow read never lands after a newer one
         self._fault: str | None = "flag document not read yet"
         self._digest: str | None = None
         self._written = 0  # snapshots written
@@ -176,6 +177,10 @@ class FlagdFileSource(_ProviderFlags):
 
     def poll(self) -> None:
         """Check the document once: readable, and its content the one the provider has."""
+        with self._polling:
+            self._poll_once()
+
+    def _poll_once(self) -> None:
         try:
             data = _read_document(self.path)
         except FileNotFoundError:
