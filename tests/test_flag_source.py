@@ -183,3 +183,19 @@ def test_a_gateway_started_before_its_document_exists_serves_once_it_appears(tmp
     finally:
         src.close()
     assert not src._dir.exists(), "the private snapshot goes with the source"
+
+
+def test_a_snapshot_that_cannot_be_staged_is_the_fallback_and_is_retried(
+    source: FlagdFileSource, doc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(source, "_write_snapshot", full)
+    doc.write_bytes(encode_flag_document(KILLED))
+    source.poll()
+    decision = source.decide(*PILOT)
+    assert decision.killed and "No space left on device" in decision.kill_reason
+    monkeypatch.undo()
+    source.poll()
+    assert wait_for(lambda: "engaged" in source.decide(*PILOT).kill_reason), "staged at the next poll"

@@ -192,7 +192,11 @@ class FlagdFileSource(_ProviderFlags):
         digest = hashlib.sha256(data).hexdigest()
         with self._state:
             if digest != self._digest:
-                self._write_snapshot(data)
+                try:
+                    self._write_snapshot(data)
+                except OSError as exc:  # our temp dir is full or gone: closed, and retried next poll
+                    self._fault = f"cannot stage the flag document ({exc.strerror or exc})"
+                    return
                 self._digest = digest
             self._fault = None
 
@@ -212,7 +216,8 @@ class FlagdFileSource(_ProviderFlags):
 
     def _on_loaded(self, details: EventDetails) -> None:
         with self._state:
-            # Whatever it read was at least the snapshot written before this event fired.
+            # The provider read the snapshot at the latest one replaced before this event (a read
+            # that began just before a replace loads the newer file at its next poll, poll_ms/5).
             self._loaded = self._written
 
     def fault(self) -> str | None:
@@ -225,7 +230,10 @@ class FlagdFileSource(_ProviderFlags):
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_s):
-            self.poll()
+            try:
+                self.poll()
+            except Exception as exc:  # the watcher must outlive any fault; until then: closed
+                self._set_fault(f"flag watcher failed ({exc})")
 
     def close(self) -> None:
         self._stop.set()
