@@ -195,3 +195,43 @@ def test_the_file_sink_writes_the_document_readable_by_the_gateways_group(tmp_pa
     file_sink = FileFlagSink(tmp_path / "wf.flagd.json")
     publish_to(file_sink, RELEASED, KILL)
     assert file_sink.path.stat().st_mode & 0o777 == 0o640
+
+
+def test_the_mode_and_group_of_the_flag_document_are_configurable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    monkeypatch.setenv("ROLLOUT_FLAG_FILE_MODE", "0644")
+    monkeypatch.setenv("ROLLOUT_FLAG_FILE_GROUP", "65534")
+    file_sink = FileFlagSink(tmp_path / "flags" / "wf.flagd.json")
+    publish_to(file_sink, RELEASED, KILL)
+    st = file_sink.path.stat()
+    assert st.st_mode & 0o777 == 0o644 and st.st_gid == 65534
+    directory = file_sink.path.parent.stat()
+    assert directory.st_gid == 65534 and directory.st_mode & stat.S_ISGID, "files are born in the group"
+    publish_to(file_sink, KILLED, KILL)
+    assert file_sink.path.stat().st_gid == 65534
+    assert not [p for p in file_sink.path.parent.iterdir() if p.name.endswith(".tmp")]
+    assert os.stat(file_sink.path).st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("ROLLOUT_FLAG_FILE_MODE", "rw-r-----", "expected an octal file mode"),
+        ("ROLLOUT_FLAG_FILE_MODE", "0040", "expected an octal file mode the owner can read"),
+        ("ROLLOUT_FLAG_FILE_MODE", "01777", "expected an octal file mode"),
+        ("ROLLOUT_FLAG_FILE_GROUP", "no-such-group-here", "no such group"),
+    ],
+)
+def test_a_bad_mode_or_group_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, var: str, value: str, message: str
+) -> None:
+    from controller.errors import InvalidInput
+
+    monkeypatch.setenv(var, value)
+    with pytest.raises(InvalidInput, match=f"{var}={value!r}: {message}"):
+        FileFlagSink(tmp_path / "wf.flagd.json")
+    assert not (tmp_path / "wf.flagd.json").exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import controller.adapters.flagd_source as flagd_source
-from controller.adapters.flag_file import write_flag_document
+from controller.adapters.flag_file import FileFlagSink, write_flag_document
 from controller.adapters.flagd_source import FlagdFileSource
 from controller.bundle.models import Workflow
 from controller.bundle.yamlio import load_yaml
@@ -124,14 +124,16 @@ def test_the_watcher_polls_by_itself(source: FlagdFileSource, doc: Path) -> None
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the gateway as another user")
 def test_chmod_000_as_another_user_turns_answers_into_the_fallback_within_one_poll() -> None:
     """The issue's reproduction: the gateway runs as ``nobody`` in the controller's group; the
-    document is 0640 root:nogroup (as the controller writes it); ``chmod 000``."""
+    document is 0640 root:nogroup (as the controller writes it with ``ROLLOUT_FLAG_FILE_GROUP``);
+    ``chmod 000``."""
     poll_ms = 200
     base = Path(tempfile.mkdtemp(prefix="flag-source-uid-"))
     try:
         os.chmod(base, 0o755)
-        doc = base / "wf.flagd.json"
-        write_flag_document(doc, RELEASED)
-        os.chown(doc, 0, 65534)
+        doc = base / "flags" / "wf.flagd.json"
+        # the controller writes it as it is configured to: 0640, in the gateway's group
+        FileFlagSink(doc, group=65534).write(encode_flag_document(RELEASED))
+        assert doc.stat().st_gid == 65534 and doc.stat().st_mode & 0o777 == 0o640
         proc = subprocess.Popen(
             [sys.executable, str(REPO / "tests" / "flag_source_as_user.py"), str(doc), "65534", str(poll_ms),
              WF.rollout.release_flag, WF.rollout.kill_switch_flag],
@@ -166,3 +168,34 @@ def test_chmod_000_as_another_user_turns_answers_into_the_fallback_within_one_po
             proc.wait()
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_a_gateway_started_before_its_document_exists_serves_once_it_appears(tmp_path: Path) -> None:
+    doc = tmp_path / "later.flagd.json"
+    src = FlagdFileSource(
+        doc, release_flag=WF.rollout.release_flag, kill_switch_flag=WF.rollout.kill_switch_flag, poll_ms=POLL_MS
+    )
+    try:
+        assert src.decide(*PILOT).killed and not src.ready()
+        write_flag_document(doc, RELEASED)
+        assert wait_for(lambda: served(src) == DIGEST)
+        assert src.ready()
+    finally:
+        src.close()
+    assert not src._dir.exists(), "the private snapshot goes with the source"
+
+
+def test_a_snapshot_that_cannot_be_staged_is_the_fallback_and_is_retried(
+    source: FlagdFileSource, doc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(source, "_write_snapshot", full)
+    doc.write_bytes(encode_flag_document(KILLED))
+    source.poll()
+    decision = source.decide(*PILOT)
+    assert decision.killed and "No space left on device" in decision.kill_reason
+    monkeypatch.undo()
+    source.poll()
+    assert wait_for(lambda: "engaged" in source.decide(*PILOT).kill_reason), "staged at the next poll"

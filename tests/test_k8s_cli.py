@@ -66,3 +66,25 @@ def test_kill_from_a_laptop_reaches_the_featureflag(
         assert obj is not None and obj["spec"]["flagSpec"]["flags"]["internal-docs-qa-kill-switch"] == kill_flag
     finally:
         kube.close()
+
+
+def test_the_reconcile_cronjob_publishes_through_its_environment(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CronJob in deploy/ sets ROLLOUT_K8S_FEATUREFLAG (no option) and runs as the
+    controller's service account: its reconcile creates the FeatureFlag the sidecars watch."""
+    kube = FakeKubeApi()
+    try:
+        kube.grant("controller", role_rules("docs-qa-controller"), user="system:serviceaccount:docs-qa:docs-qa-controller")
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", kube, "controller")))
+        monkeypatch.setenv("ROLLOUT_K8S_FEATUREFLAG", "docs-qa/docs-qa")
+        state = tmp_path / "state"
+        result = rollout(state, "reconcile", "--json")
+        assert result.exit_code == 0, result.output
+        obj = kube.featureflag("docs-qa", "docs-qa")
+        assert obj is not None, "the first reconcile creates the FeatureFlag"
+        live = json.loads(StatePaths(state).flags("internal-docs-qa").read_bytes())
+        assert obj["spec"]["flagSpec"] == {k: live[k] for k in ("flags", "metadata") if k in live}
+    finally:
+        kube.close()

@@ -3,14 +3,20 @@
 Writers are serialised by an flock on ``.<name>.lock`` beside the document (a dead holder's lock
 is released by the kernel; a live but stuck one times out with ``Conflict`` instead of blocking a
 kill forever). Writes are atomic (``controller.adapters.atomic``) with a mode the gateway's user
-can read (``mode``, default 0640: owner and group; run the gateway in the controller's group).
+can read: ``mode`` (env ``ROLLOUT_FLAG_FILE_MODE``, octal, default 0640: owner and group) and
+``group`` (env ``ROLLOUT_FLAG_FILE_GROUP``, a group name or gid; default: the controller's own).
+The group is given to the flag directory with the setgid bit, so every file created in it (each
+temp file before its rename, the kill marker) is born in that group: there is no moment where
+the gateway, running as another user in that group, finds a document it cannot read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,13 +25,15 @@ from typing import Any
 
 from controller.adapters.atomic import STALE_TEMP_SECONDS, sweep_stale_temps, write_atomic
 from controller.core.flags import encode_flag_document
-from controller.errors import BackendUnavailable, Conflict
+from controller.errors import BackendUnavailable, Conflict, InvalidInput
 
 __all__ = [
     "DEFAULT_FLAG_FILE_MODE",
     "FLAG_LOCK_TIMEOUT_S",
     "STALE_TEMP_SECONDS",
     "FileFlagSink",
+    "flag_file_group",
+    "flag_file_mode",
     "write_flag_bytes",
     "write_flag_document",
 ]
@@ -46,10 +54,56 @@ def write_flag_document(path: Path, doc: Mapping[str, Any], *, mode: int = DEFAU
     return data
 
 
+def flag_file_mode(env: Mapping[str, str] = os.environ) -> int:
+    """The flag document's mode: ``ROLLOUT_FLAG_FILE_MODE`` (octal, e.g. 0640) or the default."""
+    text = env.get("ROLLOUT_FLAG_FILE_MODE")
+    if not text:
+        return DEFAULT_FLAG_FILE_MODE
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or not mode & 0o400:
+        raise InvalidInput(
+            f"ROLLOUT_FLAG_FILE_MODE={text!r}: expected an octal file mode the owner can read, such as 0640."
+        )
+    return mode
+
+
+def flag_file_group(env: Mapping[str, str] = os.environ) -> int | None:
+    """The gid of ``ROLLOUT_FLAG_FILE_GROUP`` (a group name or number), or None (leave it)."""
+    text = env.get("ROLLOUT_FLAG_FILE_GROUP")
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        return grp.getgrnam(text).gr_gid
+    except KeyError:
+        raise InvalidInput(f"ROLLOUT_FLAG_FILE_GROUP={text!r}: no such group on this machine.") from None
+
+
+def _give_directory_to(directory: Path, gid: int) -> None:
+    """Group ``gid`` and the setgid bit on ``directory``: what is created in it is born in ``gid``."""
+    st = directory.stat()
+    if st.st_gid != gid:
+        os.chown(directory, -1, gid)
+    if not st.st_mode & stat.S_ISGID or st.st_gid != gid:
+        os.chmod(directory, stat.S_IMODE(st.st_mode) | stat.S_ISGID)
+
+
 class FileFlagSink:
-    def __init__(self, path: Path, *, mode: int = DEFAULT_FLAG_FILE_MODE, lock_timeout_s: float | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        mode: int | None = None,
+        group: int | None = None,
+        lock_timeout_s: float | None = None,
+    ):
         self.path = Path(path)
-        self.mode = mode
+        self.mode = flag_file_mode() if mode is None else mode
+        self.group = flag_file_group() if group is None else group
         self.lock_timeout_s = lock_timeout_s
         self._held = threading.local()  # lock() is reentrant within a thread: swap() inside lock()
 
@@ -98,6 +152,9 @@ class FileFlagSink:
     def write(self, data: bytes) -> None:
         """Write unconditionally (the caller holds ``lock``)."""
         try:
+            if self.group is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _give_directory_to(self.path.parent, self.group)
             write_flag_bytes(self.path, data, mode=self.mode)
         except OSError as exc:
             raise BackendUnavailable(f"cannot write the flag document {self.path}: {exc.strerror or exc}.") from exc

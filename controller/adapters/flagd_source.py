@@ -154,6 +154,7 @@ class FlagdFileSource(_ProviderFlags):
         self._dir = Path(tempfile.mkdtemp(prefix="ai-rollout-flags-"))
         self._snapshot = self._dir / "flags.flagd.json"
         self._state = threading.Lock()
+        self._polling = threading.Lock()  # one poll at a time: a slow read never lands after a newer one
         self._fault: str | None = "flag document not read yet"
         self._digest: str | None = None
         self._written = 0  # snapshots written
@@ -179,6 +180,10 @@ class FlagdFileSource(_ProviderFlags):
 
     def poll(self) -> None:
         """Check the document once: readable, and its content the one the provider has."""
+        with self._polling:
+            self._poll_once()
+
+    def _poll_once(self) -> None:
         try:
             data = _read_document(self.path)
         except FileNotFoundError:
@@ -190,7 +195,11 @@ class FlagdFileSource(_ProviderFlags):
         digest = hashlib.sha256(data).hexdigest()
         with self._state:
             if digest != self._digest:
-                self._write_snapshot(data)
+                try:
+                    self._write_snapshot(data)
+                except OSError as exc:  # our temp dir is full or gone: closed, and retried next poll
+                    self._fault = f"cannot stage the flag document ({exc.strerror or exc})"
+                    return
                 self._digest = digest
             self._fault = None
 
@@ -210,7 +219,8 @@ class FlagdFileSource(_ProviderFlags):
 
     def _on_loaded(self, details: EventDetails) -> None:
         with self._state:
-            # Whatever it read was at least the snapshot written before this event fired.
+            # The provider read the snapshot at the latest one replaced before this event (a read
+            # that began just before a replace loads the newer file at its next poll, poll_ms/5).
             self._loaded = self._written
 
     def fault(self) -> str | None:
@@ -223,7 +233,10 @@ class FlagdFileSource(_ProviderFlags):
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_s):
-            self.poll()
+            try:
+                self.poll()
+            except Exception as exc:  # the watcher must outlive any fault; until then: closed
+                self._set_fault(f"flag watcher failed ({exc})")
 
     def close(self) -> None:
         self._stop.set()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.adapters.atomic import create_once
-from controller.adapters.flag_file import DEFAULT_FLAG_FILE_MODE
+from controller.adapters.flag_file import flag_file_mode
 from controller.ports import FlagSink, JwksSource, RequestSink, Store
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def ensure_live_flags(bundle: Bundle, paths: StatePaths) -> Path:
     """The live flag document; starts as the bundle's own definition (everything off)."""
     live = paths.flags(bundle.id)
     if not live.exists():
-        create_once(live, bundle.flags_path.read_bytes(), mode=DEFAULT_FLAG_FILE_MODE)
+        create_once(live, bundle.flags_path.read_bytes(), mode=flag_file_mode())
     return live
 
 
