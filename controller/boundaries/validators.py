@@ -127,7 +127,28 @@ def _jwt(value: str, match: str) -> int:
     return len(value) if isinstance(parsed, dict) and "alg" in parsed else 0
 
 
-_SCHEMES = ("bearer", "basic", "token", "bot", "digest", "apikey", "api-key", "sso-key")
+_SCHEMES = ("bearer", "basic", "token", "bot", "digest", "apikey", "api-key", "api-token", "sso-key")
+
+# Credentials in examples: a user:password pair made only of these words is a placeholder.
+_PLACEHOLDER_WORDS = frozenset(
+    ("test", "user", "username", "login", "pass", "password", "passwd", "pwd", "token", "secret", "xxx",
+     "yyy", "foo", "bar", "admin", "name", "apikey", "api", "key", "changeme", "example")
+)  # fmt: skip
+
+
+def _command_password(value: str, match: str) -> int:
+    # mysql -p / sshpass -p: the value is the password itself.
+    if ":" not in value or match.lstrip().startswith(("mysql", "sshpass")):
+        return len(value) if value.strip("\"'") else 0
+    user, _, password = value.replace('"', "").replace("'", "").partition(":")
+    secret = password or user  # curl -u ":pw" or "pw:" puts the secret on one side
+    if len(secret) < 3 or secret.lower() in _PLACEHOLDER_WORDS:
+        return 0
+    if user.lower() in _PLACEHOLDER_WORDS and password.lower() in _PLACEHOLDER_WORDS:
+        return 0
+    if secret.startswith(("$", "<", "[", "%")) or "${" in value or "{{" in value or "$(" in value:
+        return 0  # a shell variable or command, a template, a placeholder
+    return len(value)
 
 
 def _authorization(value: str, match: str) -> int:
@@ -299,7 +320,7 @@ _IDENTIFIER_SHAPED = compile_pattern(
     r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
     r"|arn:aws[a-z-]*:.*"  # ARNs
     r"|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{8,10}-[a-z0-9]{5}|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}"  # pod names
-    r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}|[0-9a-f]{64}"  # digests, git SHAs
+    r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}"  # short digests, git SHAs
     r")$"
 )
 
