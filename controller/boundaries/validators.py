@@ -186,7 +186,7 @@ _CARD_PREFIXES = (
     tuple(str(p) for p in range(51, 56)) + tuple(str(p) for p in range(2221, 2721)),  # Mastercard
     ("34", "37"),  # Amex
     ("6011", "65") + tuple(str(p) for p in range(644, 650)),  # Discover
-    tuple(str(p) for p in range(3528, 3590)) + ("2131", "1800"),  # JCB (2131, 1800: 15 digits)
+    ("35", "2131", "1800"),  # JCB: 3528-3589 by the book, 35xx as generators print; 2131, 1800: 15 digits
     ("36", "38", "39") + tuple(str(p) for p in range(300, 306)),  # Diners
     ("62", "81"),  # UnionPay
     ("50",) + tuple(str(p) for p in range(56, 70)),  # Maestro
