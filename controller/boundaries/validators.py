@@ -189,9 +189,9 @@ _CARD_PREFIXES = (
     ("35", "2131", "1800"),  # JCB: 3528-3589 by the book, 35xx as generators print; 2131, 1800: 15 digits
     ("36", "38", "39") + tuple(str(p) for p in range(300, 306)),  # Diners
     ("62", "81"),  # UnionPay
-    ("50",) + tuple(str(p) for p in range(56, 70)),  # Maestro
+    ("50", "0604") + tuple(str(p) for p in range(56, 70)),  # Maestro
 )
-_MAESTRO = ("50",) + tuple(str(p) for p in range(56, 70))
+_MAESTRO = ("50", "0604") + tuple(str(p) for p in range(56, 70))  # 0604: an early UK Maestro range
 _CARD_PREFIX_SET = frozenset(p for group in _CARD_PREFIXES for p in group)
 
 
