@@ -375,7 +375,11 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         # Customer data that can start at any word gets a pass of its own (see Scanner).
         _d(
             "email", cust,
-            r"(?:^|[^\pL\pN._%+-])([\pL\pN][\pL\pN._%+-]{0,63}@(?:[\pL\pN-]+\.)+(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|\pL{2,24}))(?:[^\pL\pN-]|$)",
+            # Letters of any script (a non-ASCII byte range: Unicode classes inside a counted
+            # repetition would multiply the DFA's states), and not glued to a letter on the left.
+            r"(?:^|[^A-Za-z0-9._%+\x{80}-\x{10FFFF}-])((?:[A-Za-z0-9]|[\x{80}-\x{10FFFF}])"
+            r"(?:[A-Za-z0-9._%+-]|[\x{80}-\x{10FFFF}]){0,63}@(?:(?:[A-Za-z0-9-]|[\x{80}-\x{10FFFF}])+\.)+"
+            r"(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|[\x{80}-\x{10FFFF}]{2,24}))(?:[^A-Za-z0-9\x{80}-\x{10FFFF}-]|$)",
             "Email address",
             group=1, allow=[r"^git@", r"@[0-9]+x\.(?:png|jpe?g|gif|webp|svg)$"], automaton="email",
         ),

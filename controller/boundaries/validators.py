@@ -318,7 +318,7 @@ _IDENTIFIER_SHAPED = compile_pattern(
     r"[A-Za-z][a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}"  # CamelCase words: NextPageToken
     r"|#/.*|\$ref.*|(?:AWS|Alexa|Custom)::[A-Za-z0-9]+::.*"  # JSON pointers, AWS type names
     r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
-    r"|arn:aws[a-z-]*:.*"  # ARNs
+    r"|arn:aws[a-z-]*:.*|[a-z]{2}(?:-gov)?-[a-z]+-[0-9]:[0-9]{12}:.*"  # ARNs, and their tails
     r"|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{8,10}-[a-z0-9]{5}|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}"  # pod names
     r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}"  # short digests, git SHAs
     r")$"
