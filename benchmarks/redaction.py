@@ -3,6 +3,11 @@ detect-secrets, on one generated corpus.
 
     .venv/bin/python benchmarks/redaction.py [--size-mb 10] [--seed 7] [--per-type 200]
         [--per-decoy 100] [--ds-mb 1] [--re-mb 0] [--linearity-mb 1] [--workflow DIR]
+    .venv/bin/python benchmarks/redaction.py --eval [--real-mb 8] [--per-cell 20] [--per-locale 300]
+
+``--eval`` runs the evaluation against issue 12's targets instead (obfuscation matrix, public
+and Faker recall, findings per MB on real text, throughput against detect-secrets): see
+``benchmarks/redaction_eval.py``.
 
 The corpus mixes prose, code, logs, JSON and markdown, with ``--per-type`` planted secrets of every
 detector type (builtins plus the bundle's patterns) and ``--per-decoy`` look-alikes of every decoy
@@ -715,7 +720,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="stdlib re slice; 0 = the whole corpus")  # fmt: skip
     parser.add_argument("--linearity-mb", type=float, default=1.0)
     parser.add_argument("--workflow", type=Path, default=ROOT / "workflows" / "internal-docs-qa")
+    parser.add_argument("--eval", action="store_true",
+                        help="run issue 12's evaluation instead (benchmarks/redaction_eval.py)")
+    parser.add_argument("--real-mb", type=float, default=8.0, help="--eval: MB of each real-text source")
+    parser.add_argument("--per-cell", type=int, default=20, help="--eval: values per obfuscation cell")
+    parser.add_argument("--per-locale", type=int, default=300, help="--eval: Faker values per kind and locale")
     args = parser.parse_args(argv)
+    if args.eval:
+        from benchmarks.redaction_eval import run
+
+        return run(args.real_mb, args.per_cell, args.per_locale, args.ds_mb, args.seed)
 
     size = int(args.size_mb * 1_000_000)
     detectors, actions = load_workflow(args.workflow)

@@ -64,6 +64,12 @@ ask "${OUTSIDER[@]}" "$Q"
 step "7. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
 expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA""FAKE2TESTKEY7DOC, which role do I need?"
 
+step "7b. The same key hidden with zero-width spaces is blocked too; nothing of it reaches the request log"
+ZW=$'\u200b'
+expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA${ZW}FAKE${ZW}2TEST${ZW}KEY7DOC, which role do I need?"
+if cat "$STATE"/requests/*.jsonl | grep -q "FAKE"; then echo "demo: a key fragment reached the request log" >&2; exit 1; fi
+cat "$STATE"/requests/*.jsonl | grep -c 'aws_access_key_id \[REDACTED:aws-access-key\], which role' | sed 's/^/request log: no fragment of the key; records with the redacted prompt: /'
+
 step "8. A personal account is refused before anything else happens"
 expect_exit 3 ask --as alice.moreau@gmail.com --groups eng,ai-pilot "$Q"
 

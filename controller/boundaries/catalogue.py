@@ -8,6 +8,7 @@ from controller.boundaries.validators import (
     _authorization,
     _aws_access_key,
     _aws_secret_key,
+    _command_password,
     _generic_secret,
     _iban,
     _ip_address,
@@ -210,7 +211,7 @@ def _builtin_detectors() -> tuple[Detector, ...]:
             r"\b(?:xox[abposer]-[0-9]{6,16}-[0-9A-Za-z-]{8,100}|xapp-[0-9]-[A-Z0-9]{6,32}-"
             r"[0-9]{6,32}-[A-Za-z0-9]{20,}|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{60,}"
             r"|xoxe-[0-9]-[A-Za-z0-9]{60,}"
-            r"|xox[os]-[0-9]+-[0-9]+-[0-9]+-[a-fA-F0-9]+|xox[ar]-(?:[0-9]-)?[0-9A-Za-z]{8,48})",
+            r"|xox[os]-[0-9]+-[0-9]+-[0-9]+-[a-fA-F0-9]+|xox[ar]-(?:[0-9]-)?[0-9A-Za-z]{8,48}(?:-[0-9A-Za-z]{4,48}){0,4})",
             "Slack bot, user, app, config, refresh or legacy token",
             validator=_min_entropy(2.5), keywords=["xox", "xapp-"],
             locate=r"\bx(?:ox[abposer]-[0-9]|app-[0-9]-|oxe[.-]|ox[ar]-[0-9A-Za-z])",
@@ -279,21 +280,24 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         _d(
             "command-line-password", cred,
             # curl -u user:pass / --user user:pass, mysql -pSECRET / --password=SECRET, sshpass -p SECRET
-            r"(?:(?:^|[ \t])(?:-u|--user)[ \t=]{1,4}[\"']?[A-Za-z0-9._@+-]{1,64}:(" + _CMD_VALUE + r"{1,256})"
+            # curl's user:password, quoted whole or in parts; the validator splits and checks it.
+            r"(?:(?:^|[ \t])(?:-u|--user)[ \t=]{1,5}([\"']?[^\s\"':]{0,64}[\"']?:[\"']?[^\s\"']{0,256}[\"']?)"
             r"|\bmysql(?:dump|admin)?\b" + _LINE + r"{0,120}?[ \t](?:-p|--password=)(" + _CMD_VALUE + r"{1,256})"
             r"|\bsshpass[ \t]{1,4}-p[ \t]{0,4}[\"']?(" + _CMD_VALUE + r"{1,256}))",
             "Password on a command line: curl -u, mysql -p, sshpass -p",
-            group=(1, 2, 3), validator=_nonempty,
+            group=(1, 2, 3), validator=_command_password,
             allow=[_URL_PASSWORD_ALLOW, *_REFERENCE_ALLOW],
             locate=r"(?:^|[ \t])(?:-u|--user)[ \t=]|\bmysql(?:dump|admin)?\b|\bsshpass[ \t]",
         ),
         _d(
             "authorization-header", cred,
             r"(?i:\b(?:authorization|proxy-authorization)[\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?"
-            r"(?:(?:bearer|basic|token|bot|digest|apikey|api-key|sso-key)[ \t]{1,4})?)([A-Za-z0-9._~+/-]{8,}=*)",
+            r"(?:(?:bearer|basic|token|bot|digest|apikey|api-key|api-token|sso-key)[ \t]{1,4})?)"
+            r"([A-Za-z0-9._~+/-]{8,}=*)",
             "HTTP Authorization header credentials",
             group=1, validator=_authorization,
-            keywords=["authorization", "proxy-authorization"], allow=_PLACEHOLDER_ALLOW,
+            # Not the UUID allowance: an Authorization value shaped like a UUID is an API token.
+            keywords=["authorization", "proxy-authorization"], allow=[a for a in _PLACEHOLDER_ALLOW if "{12}" not in a],
             locate=r"(?i:\b(?:authorization|proxy-authorization)[\"']?[ \t]{0,4}[:=])",
         ),
         _d(
@@ -371,7 +375,11 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         # Customer data that can start at any word gets a pass of its own (see Scanner).
         _d(
             "email", cust,
-            r"(?:^|[^\pL\pN._%+-])([\pL\pN][\pL\pN._%+-]{0,63}@(?:[\pL\pN-]+\.)+(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|\pL{2,24}))(?:[^\pL\pN-]|$)",
+            # Letters of any script (a non-ASCII byte range: Unicode classes inside a counted
+            # repetition would multiply the DFA's states), and not glued to a letter on the left.
+            r"(?:^|[^A-Za-z0-9._%+\x{80}-\x{10FFFF}-])((?:[A-Za-z0-9]|[\x{80}-\x{10FFFF}])"
+            r"(?:[A-Za-z0-9._%+-]|[\x{80}-\x{10FFFF}]){0,63}@(?:(?:[A-Za-z0-9-]|[\x{80}-\x{10FFFF}])+\.)+"
+            r"(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|[\x{80}-\x{10FFFF}]{2,24}))(?:[^A-Za-z0-9\x{80}-\x{10FFFF}-]|$)",
             "Email address",
             group=1, allow=[r"^git@", r"@[0-9]+x\.(?:png|jpe?g|gif|webp|svg)$"], automaton="email",
         ),

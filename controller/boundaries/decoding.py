@@ -8,9 +8,9 @@ exactly.)
 
 Bounds, and why they keep a scan linear:
 
-- a candidate is a maximal run of base64/base64url characters at least
-  ``MIN_RUN`` long (RE2 finds runs in one linear pass; runs never overlap, so each input character
-  is decoded at most once per layer);
+- a candidate is a maximal run of base64/base64url characters at least ``MIN_RUN`` long that
+  holds a digit (or 24 letters): RE2 finds them in one linear pass; runs never overlap, so each
+  input character is decoded at most once per layer;
 - a run longer than ``MAX_RUN`` characters is decoded only up to that length;
 - what a run decodes to is scanned only if it is valid UTF-8 and mostly printable text;
 - depth: the decoded text may itself hold one more encoded layer (``MAX_DEPTH`` = 2); decoded text
@@ -36,8 +36,18 @@ MAX_RUN = 1 << 16
 MAX_DEPTH = 2
 _PRINTABLE_SHARE = 0.9
 
-_RUNS = compile_pattern(r"[A-Za-z0-9+/_-]{16,}={0,2}")  # {MIN_RUN,}
-_HEX = frozenset("0123456789abcdefABCDEF")
+# A run of at least MIN_RUN characters holding a digit (the digit is at most 15 characters into
+# the match, one alternative per position), or a long run of letters (base64 of digits and spaces
+# has none). Identifiers (snake_case, CamelCase, kebab-case) have no digit and are never candidates,
+# so real code costs no Python work per name. The leading run makes a match start where its run
+# starts; decoded_runs widens the rare one that does not.
+_RUNS = compile_pattern(
+    "[A-Za-z0-9+/_-]*(?:"
+    + "|".join(f"[A-Za-z+/_-]{{{k}}}[0-9][A-Za-z0-9+/_-]{{{MIN_RUN - 1 - k},}}" for k in range(MIN_RUN))
+    + ")={0,2}|[A-Za-z+/]{24,}={0,2}"
+)
+_RUN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
 def budget_for(text: str) -> int:
@@ -52,6 +62,8 @@ def _texty(decoded: bytes) -> str | None:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if text.isprintable():
+        return text
     # Controls and replacement characters mark binary; format characters (zero-width) are text
     # that hides something, so they count as text.
     binary = sum(1 for c in text if (c < " " and c not in "\n\r\t") or c in "\x7f\ufffd")
@@ -60,7 +72,7 @@ def _texty(decoded: bytes) -> str | None:
 
 def _decode(run: str) -> str | None:
     body = run.rstrip("=")
-    if len(body) % 2 == 0 and all(c in _HEX for c in body):
+    if len(body) % 2 == 0 and not body.strip(_HEX_DIGITS):
         try:
             return _texty(binascii.unhexlify(body))
         except (binascii.Error, ValueError):
@@ -84,10 +96,16 @@ def _decode(run: str) -> str | None:
 
 def decoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     """``(start, end, decoded text)`` of each encoded run of ``text`` that decodes to text."""
+    last_end = 0
     for m in find_all(_RUNS, text):
         start, end = m[0]
-        if end - start < MIN_RUN:
-            continue
+        if start < last_end:
+            continue  # inside the run already decoded
+        if start > last_end and text[start - 1] in _RUN_CHARS:
+            floor = max(last_end, start - MAX_RUN)
+            while start > floor and text[start - 1] in _RUN_CHARS:
+                start -= 1
+        last_end = end
         run = text[start : min(end, start + MAX_RUN)]
         decoded = _decode(run)
         if decoded is not None:

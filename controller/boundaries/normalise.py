@@ -13,7 +13,7 @@ token, characters spaced apart, ``\\u0041`` or ``%41`` escapes. The view undoes 
 - soft breaks inside a token joined (``AKIA1234`` newline ``ABCD``: a token run with a digit on
   one side of a line break or an escaped ``\\n``);
 - letter-spaced runs (``A K I A 1 2 ...``: eight or more single token characters each followed by
-  one space) closed up.
+  one space, or three between spaced-out words) closed up.
 
 Every edit is a *piece*: a span of the original replaced by a (possibly empty) string. The view
 keeps its pieces in order, so :meth:`View.to_original` maps any view span back to the original
@@ -49,10 +49,12 @@ _SITES = compile_pattern(
     r"|((?:\\u(?:00[2-7][0-9A-Fa-f]|0[0-9A-Fa-f][89A-Fa-f][0-9A-Fa-f]|0?[1-9A-Fa-f][0-9A-Fa-f]{2}|[1-9A-Fa-f][0-9A-Fa-f]{3})"
     r"|\\x[2-7][0-9A-Fa-f])+|(?:%[2-7][0-9A-Fa-f]){2,}|[A-Za-z0-9]%[2-7][0-9A-Fa-f])"
     # 3, 4: a line break inside a token: a digit on its left, or on its right
-    + r"|" + _TOKEN + r"{0,64}[0-9]" + _TOKEN + r"{0,64}(" + _BREAK + r")" + _TOKEN
-    + r"|" + _TOKEN + r"{4,64}(" + _BREAK + r")" + _TOKEN + r"{0,63}[0-9]"
-    + r"|(?:^|[^A-Za-z0-9+/=_-])((?:" + _TOKEN + r" ){7,}" + _TOKEN + r")(?:[^A-Za-z0-9+/=_-]|$)"  # 5: spaced
-    + r"|[A-Z0-9]{8,64}(" + _BREAK + r")[A-Z0-9]{4}"  # 6: a break inside an upper-case key
+    # (unbounded runs: counted repetitions around a digit would blow up RE2's DFA)
+    + r"|" + _TOKEN + r"*[0-9]" + _TOKEN + r"*(" + _BREAK + r")" + _TOKEN
+    + r"|" + _TOKEN + r"{4}" + _TOKEN + r"*(" + _BREAK + r")" + _TOKEN + r"*[0-9]"
+    # 5: a letter-spaced run; three spaces stand for one between spaced-out words
+    + r"|(?:^|[^A-Za-z0-9+/=_-])((?:" + _TOKEN + r" (?:  )?){7,}" + _TOKEN + r")(?:[^A-Za-z0-9+/=_-]|$)"
+    + r"|[A-Z0-9]{8}[A-Z0-9]*(" + _BREAK + r")[A-Z0-9]{4}"  # 6: a break inside an upper-case key
 )
 _MIN_JOINED = 6  # token characters left of a break before it counts as inside a token
 # Invisible characters outside category Cf that render as nothing.
@@ -187,7 +189,14 @@ def normalised_view(text: str) -> View | None:
         elif s6 >= 0:
             edits.append((s6, e6, ""))
         elif s5 >= 0:
-            edits.extend((i, i + 1, "") for i in range(s5 + 1, e5, 2))
+            i = s5 + 1
+            while i < e5:
+                if text[i : i + 3] == "   ":
+                    edits.append((i, i + 2, ""))
+                    i += 4
+                else:
+                    edits.append((i, i + 1, ""))
+                    i += 2
         for os_, oe, new in edits:
             if os_ < prev:
                 continue

@@ -127,7 +127,28 @@ def _jwt(value: str, match: str) -> int:
     return len(value) if isinstance(parsed, dict) and "alg" in parsed else 0
 
 
-_SCHEMES = ("bearer", "basic", "token", "bot", "digest", "apikey", "api-key", "sso-key")
+_SCHEMES = ("bearer", "basic", "token", "bot", "digest", "apikey", "api-key", "api-token", "sso-key")
+
+# Credentials in examples: a user:password pair made only of these words is a placeholder.
+_PLACEHOLDER_WORDS = frozenset(
+    ("test", "user", "username", "login", "pass", "password", "passwd", "pwd", "token", "secret", "xxx",
+     "yyy", "foo", "bar", "admin", "name", "apikey", "api", "key", "changeme", "example")
+)  # fmt: skip
+
+
+def _command_password(value: str, match: str) -> int:
+    # mysql -p / sshpass -p: the value is the password itself.
+    if ":" not in value or match.lstrip().startswith(("mysql", "sshpass")):
+        return len(value) if value.strip("\"'") else 0
+    user, _, password = value.replace('"', "").replace("'", "").partition(":")
+    secret = password or user  # curl -u ":pw" or "pw:" puts the secret on one side
+    if len(secret) < 3 or secret.lower() in _PLACEHOLDER_WORDS:
+        return 0
+    if user.lower() in _PLACEHOLDER_WORDS and password.lower() in _PLACEHOLDER_WORDS:
+        return 0
+    if secret.startswith(("$", "<", "[", "%")) or "${" in value or "{{" in value or "$(" in value:
+        return 0  # a shell variable or command, a template, a placeholder
+    return len(value)
 
 
 def _authorization(value: str, match: str) -> int:
@@ -165,12 +186,12 @@ _CARD_PREFIXES = (
     tuple(str(p) for p in range(51, 56)) + tuple(str(p) for p in range(2221, 2721)),  # Mastercard
     ("34", "37"),  # Amex
     ("6011", "65") + tuple(str(p) for p in range(644, 650)),  # Discover
-    tuple(str(p) for p in range(3528, 3590)) + ("2131", "1800"),  # JCB (2131, 1800: 15 digits)
+    ("35", "2131", "1800"),  # JCB: 3528-3589 by the book, 35xx as generators print; 2131, 1800: 15 digits
     ("36", "38", "39") + tuple(str(p) for p in range(300, 306)),  # Diners
     ("62", "81"),  # UnionPay
-    ("50",) + tuple(str(p) for p in range(56, 70)),  # Maestro
+    ("50", "0604") + tuple(str(p) for p in range(56, 70)),  # Maestro
 )
-_MAESTRO = ("50",) + tuple(str(p) for p in range(56, 70))
+_MAESTRO = ("50", "0604") + tuple(str(p) for p in range(56, 70))  # 0604: an early UK Maestro range
 _CARD_PREFIX_SET = frozenset(p for group in _CARD_PREFIXES for p in group)
 
 
@@ -297,9 +318,9 @@ _IDENTIFIER_SHAPED = compile_pattern(
     r"[A-Za-z][a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}"  # CamelCase words: NextPageToken
     r"|#/.*|\$ref.*|(?:AWS|Alexa|Custom)::[A-Za-z0-9]+::.*"  # JSON pointers, AWS type names
     r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
-    r"|arn:aws[a-z-]*:.*"  # ARNs
+    r"|arn:aws[a-z-]*:.*|[a-z]{2}(?:-gov)?-[a-z]+-[0-9]:[0-9]{12}:.*"  # ARNs, and their tails
     r"|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{8,10}-[a-z0-9]{5}|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}"  # pod names
-    r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}|[0-9a-f]{64}"  # digests, git SHAs
+    r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}"  # short digests, git SHAs
     r")$"
 )
 
