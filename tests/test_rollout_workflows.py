@@ -161,3 +161,73 @@ def test_promote_with_nothing_left_to_promote_says_so(two: Path) -> None:
         assert result.exit_code == 0, (cohort, result.output)
     result = run(two, "promote", "-w", SECOND, "--operator", OP)
     assert result.exit_code == 2 and "nothing to promote" in result.stderr
+
+
+# --- the second shipped workflow ---------------------------------------------------------------
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Both shipped bundles, as they are in the repository (bake times zeroed)."""
+    from tests.conftest import BUNDLE, copy_project
+
+    copy_project(tmp_path, (BUNDLE, "workflows/support-reply-drafting"))
+    monkeypatch.chdir(tmp_path)
+    for bundle in ("internal-docs-qa", "support-reply-drafting"):
+        edit_yaml(
+            tmp_path / "workflows" / bundle / "workflow.yaml",
+            lambda d: [c.__setitem__("bake_time", "0h") for c in d["rollout"]["cohorts"]],
+        )
+    monkeypatch.setattr("getpass.getuser", lambda: "os-user")
+    monkeypatch.delenv("ROLLOUT_STORE", raising=False)
+    return tmp_path / "state"
+
+
+def test_both_shipped_bundles_validate_together(shipped: Path) -> None:
+    code, doc = run_json(shipped, "validate")
+    assert code == 0, doc
+    assert [w["workflow"] for w in doc["workflows"]] == ["internal-docs-qa", "support-reply-drafting"]
+    summary = doc["workflows"][1]["summary"]
+    assert summary["forbidden_categories"]["customer-data"] == "redact"
+    assert summary["flags_file"].endswith("workflows/support-reply-drafting/flags.flagd.json")
+
+
+def test_support_drafts_redact_customer_data_and_require_human_verification(shipped: Path) -> None:
+    w = ["-w", "support-reply-drafting"]
+    code, created = run_json(shipped, "release", "create", *w, "--adapter", "local")
+    store_eval(shipped, created["digest"], "PASS")
+    assert run(shipped, "promote", *w, "--operator", "tomas.reyes").exit_code == 0
+    email = "jordan.example@customer.example"
+    question = f"Ticket from Jordan ({email}): my robot arrived late. What do we offer on the next order?"
+    code, doc = run_json(shipped, "ask", *w, "--as", "ana.silva@corp.example", "--groups", "support-leads", question)
+    assert code == 0 and doc["ok"] is True, doc
+    assert doc["decision"] == "answered" and doc["requires_human_verification"] is True
+    assert "shipping-delays" in doc["citations"] and email not in doc["answer"]
+    text = run(shipped, *["ask", *w, "--as", "ana.silva@corp.example", "--groups", "support-leads", question])
+    assert "DRAFT:" in text.stdout
+    records = [
+        json.loads(line)
+        for path in StatePaths(shipped).requests.rglob("*")
+        if path.is_file()
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    answered = [r for r in records if r["decision"] == "answered" and r["workflow"] == "support-reply-drafting"]
+    assert answered and all(r["requires_human_verification"] is True for r in answered)
+    assert all(email not in json.dumps(r) for r in records)
+    # the docs Q&A workflow's answers are not drafts
+    code, created = run_json(shipped, "release", "create", "-w", "internal-docs-qa", "--adapter", "local")
+    store_eval(shipped, created["digest"], "PASS")
+    assert run(shipped, "promote", "-w", "internal-docs-qa", "--operator", OP).exit_code == 0
+    code, doc = run_json(
+        shipped, "ask", "-w", "internal-docs-qa", "--as", "a@corp.example", "--groups", "ai-pilot",
+        "How long does the primary on-call have to acknowledge a page?",
+    )
+    assert doc["decision"] == "answered" and doc["requires_human_verification"] is False
+
+
+def test_ask_while_killed_exits_3_with_ok_false(shipped: Path) -> None:
+    w = ["-w", "support-reply-drafting"]
+    assert run(shipped, "kill", *w, "--reason", "x", "--operator", "tomas.reyes").exit_code == 0
+    code, doc = run_json(shipped, "ask", *w, "--as", "ana.silva@corp.example", "--groups", "support-leads", "hi")
+    assert code == 3 and doc["ok"] is False and doc["decision"] == "disabled"

@@ -293,8 +293,9 @@ def ask(
     gateway = build_gateway(bundle, settings(ctx).state, jwks=jwks, store=state_store(ctx))
     response = gateway.ask(question, token)
     gateway.sink.close()
+    codes = {"refused": 3, "blocked": 3, "disabled": 3}  # disabled: the kill switch is engaged
     if json_output:
-        print_json(response.to_dict())
+        print_json({"ok": response.decision.value not in codes, **response.to_dict()})
     else:
         colour = {"answered": "green", "blocked": "red", "refused": "red"}.get(response.decision.value, "yellow")
         out.print(f"[bold {colour}]{response.decision.value}[/]", highlight=False)
@@ -303,7 +304,8 @@ def ask(
             out.print(f"sources: {', '.join(response.citations)}", highlight=False)
         if response.release:
             out.print(f"release: {response.release[:12]}  model: {response.model or '-'}", highlight=False)
-    codes = {"refused": 3, "blocked": 3}
+        if response.requires_human_verification:
+            out.print("[bold yellow]DRAFT:[/] a person must verify this before it is used or sent", highlight=False)
     if response.decision.value in codes:
         raise typer.Exit(codes[response.decision.value])
 
