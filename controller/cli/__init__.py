@@ -370,9 +370,11 @@ def redact(
 def _register_subcommands() -> None:
     from controller.cli.eval import eval_app
     from controller.cli.evidence import register as register_evidence
+    from controller.cli.init import init
     from controller.cli.rollout import register as register_rollout
 
     app.add_typer(eval_app, name="eval")
+    app.command("init")(init)
     audit = typer.Typer(help="The control-plane audit chain and the auditor's report.", no_args_is_help=True)
     app.add_typer(audit, name="audit")
     register_rollout(app, audit)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from controller.bundle.models import Bundle, Workflow, find_bundle, load_bundle
 from controller.errors import BundleInvalid, RolloutError
@@ -91,7 +92,7 @@ def reports_errors(fn: F) -> F:
                     error["problems"] = [p.to_dict() for p in exc.problems]
                 print_json({"ok": False, "error": error})
             else:
-                err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
