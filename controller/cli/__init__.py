@@ -18,6 +18,7 @@ from rich.table import Table
 from controller.bundle.models import Bundle, find_bundle
 from controller.cli.common import (
     AdapterOption,
+    JsonErrorsGroup,
     JsonOption,
     Settings,
     WorkflowOption,
@@ -38,7 +39,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=JsonErrorsGroup,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from controller import __version__
+
+        sys.stdout.write(f"rollout {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -60,6 +70,9 @@ def _global(
         envvar="ROLLOUT_FLAGS_S3",
         help="Also publish the flag document to s3://bucket/key, where the gateway Lambdas read it "
         "(env ROLLOUT_FLAGS_S3).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     ctx.obj = Settings(state=state, store_url=store, flags_s3=flags_s3)

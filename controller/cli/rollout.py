@@ -51,7 +51,9 @@ from controller.service.rollout import (
 
 __all__ = ["register", "rollback_hook_for", "service_for"]
 
-OperatorOption = typer.Option(None, "--operator", help="Who is acting (default: the OS user).")
+OperatorOption = typer.Option(
+    None, "--operator", envvar="ROLLOUT_OPERATOR", help="Who is acting (env ROLLOUT_OPERATOR; default: the OS user)."
+)
 StsOption = typer.Option(
     False, "--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name)."
 )
