@@ -84,7 +84,7 @@ ask "${OUTSIDER[@]}" "$Q"
 step "11. Kill switch: every answer becomes the fallback; releasing it restores them"
 rollout kill --workflow "$W" --operator sam.okafor --reason "suspected data exposure, investigating"
 ask "${INSIDER[@]}" "$Q" || true
-rollout kill --workflow "$W" --release --operator sam.okafor --reason "false alarm: no exposure found"
+rollout unkill --workflow "$W" --operator sam.okafor --reason "false alarm: no exposure found"
 ask "${INSIDER[@]}" "$Q"
 
 step "12. A careless change (the credentials boundary narrowed to one detector) fails its eval, and its promotion is refused"
@@ -113,9 +113,11 @@ V2="$STATE/v2-project"
 mkdir -p "$V2"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$V2/"
 rm -f "$STATE/model-degraded" "$STATE/model-port"
-py scripts/demo_model_server.py --corpus "$W/corpus" --port-file "$STATE/model-port" --degrade-flag "$STATE/model-degraded" &
+# Started directly (not through the py function, whose subshell would hide the server's pid) and
+# stopped on every exit, so `make demo` leaves no process behind.
+"$ROOT/$VENV/bin/python" scripts/demo_model_server.py --corpus "$W/corpus" --port-file "$STATE/model-port" --degrade-flag "$STATE/model-degraded" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$STATE/model-port" ] && break; sleep 0.1; done
 py - "$V2/workflows/internal-docs-qa/workflow.yaml" "$(cat "$STATE/model-port")" <<'EOF'
 import sys
@@ -160,3 +162,20 @@ echo "For illustration only, the same report against an EXAMPLE stack export gen
 rollout audit report --workflow "$W" --stack-export tests/fixtures/stack-export.json --format md --out "$STATE/audit-report-example-stack.md"
 head -12 "$STATE/audit-report.md"
 echo "... auditor's report written to $STATE/audit-report.md and $STATE/audit-report.html"
+
+step "19. A second workflow of a different shape: support reply drafting (customer data redacted, never blocked)"
+S="$DEMO/workflows/support-reply-drafting"
+rollout validate --workflow support-reply-drafting
+rollout release create --workflow "$S"
+rollout eval run --workflow "$S" > /dev/null && echo "support-reply-drafting release 1 eval: PASS"
+rollout promote --workflow "$S" --operator tomas.reyes --reason "pilot with the support leads"
+rollout ask --workflow "$S" --as ana.silva@corp.example --groups support-leads \
+  "Ticket from Jordan Example (jordan.example@customer.example, +1-202-555-0147): my robot arrived late. What do we offer on the next order when a delivery is late?"
+rollout ask --workflow "$S" --as ana.silva@corp.example --groups support-leads --json \
+  "Ticket: my order is late, what do we offer when a delivery is late?" \
+  | py -c "import json,sys; d=json.load(sys.stdin); print('requires_human_verification:', d['requires_human_verification'])"
+
+step "20. Both workflows at a glance; one command engages every kill switch"
+rollout workflows
+rollout kill --all --operator sam.okafor --reason "DEMO: vendor incident, every AI path off"
+rollout workflows

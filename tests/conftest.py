@@ -21,11 +21,14 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLE = "workflows/internal-docs-qa"
 
 
-def copy_project(dest: Path) -> Path:
-    """Copy what a bundle references (bundle, flags, runbooks) into ``dest``; return the bundle dir."""
-    for part in ("workflows", "flags", "runbooks"):
+def copy_project(dest: Path, bundles: tuple[str, ...] = (BUNDLE,)) -> Path:
+    """Copy what a bundle references (bundle, flags, runbooks) into ``dest``; return the first bundle's
+    dir. Only ``bundles`` are copied (default the one bundle most tests break; several bundles need -w)."""
+    for part in ("flags", "runbooks"):
         shutil.copytree(REPO / part, dest / part)
-    return dest / BUNDLE
+    for bundle in bundles:
+        shutil.copytree(REPO / bundle, dest / bundle)
+    return dest / bundles[0]
 
 
 def edit_yaml(path: Path, edit: Callable[[Any], None]) -> None:

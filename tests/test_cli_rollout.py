@@ -299,3 +299,36 @@ def test_kill_publishes_the_flag_document_to_s3_for_the_gateways(
     body = s3_client.get_object(Bucket=s3_bucket.name, Key="flags/internal-docs-qa.flagd.json")["Body"].read()
     doc = json.loads(body)
     assert doc["flags"]["internal-docs-qa-kill-switch"]["defaultVariant"] == "engaged"
+
+
+# --- conventions: usage errors, --version, environment ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["promote", "--cohort", "everyone"], "--cohort"),
+        (["nosuch"], "No such command"),
+        (["status", "--no-such-option"], "--no-such-option"),
+        (["rollback", "--operator", OP], "--reason"),
+        (["init", "x", "--use-case", "chatbot"], "--use-case"),
+    ],
+)
+def test_usage_errors_are_json_on_stdout_with_json(state: Path, args: list[str], words: str) -> None:
+    result = rollout(state, *args, "--json")
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["error"]["exit_code"] == 2 and words in doc["error"]["message"]
+    plain = rollout(state, *args)
+    assert plain.exit_code == 2 and plain.stdout == "" and words in plain.stderr
+
+
+def test_version_and_environment_for_global_and_common_options(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller import __version__
+
+    result = rollout(state, "--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"rollout {__version__}"
+    monkeypatch.setenv("ROLLOUT_OPERATOR", OP)
+    monkeypatch.setenv("ROLLOUT_WORKFLOW", "internal-docs-qa")
+    code, doc = rollout_json(state, "kill", "--reason", "env test")
+    assert code == 0 and doc["state"]["kill"]["by"] == OP

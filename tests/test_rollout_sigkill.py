@@ -133,7 +133,7 @@ def cli_audit_verify(root: Path) -> dict[str, Any]:
     from controller import cli
 
     store = str(root / "store")
-    args = ["--state", str(root), "audit", "verify", "--workflow", str(BUNDLE), "--store", store, "--json"]
+    args = ["--state", str(root), "--store", store, "audit", "verify", "--workflow", str(BUNDLE), "--json"]
     result = runner.invoke(cli.app, args)
     doc = json.loads(result.stdout)
     doc["exit_code"] = result.exit_code

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from controller.bundle.fields import Strict
 from controller.bundle.golden import GoldenSet
 from controller.bundle.golden_checks import cohort_problems, golden_problems
+from controller.bundle.scaffold import placeholder_problems
 from controller.bundle.workflow import Workflow
 from controller.bundle.workspace import resolve_workflow
 from controller.bundle.yamlio import YamlSyntaxError, line_for, load_yaml
@@ -239,6 +240,13 @@ def load_bundle(path: Path, *, today: dt.date | None = None) -> Bundle:
     flags_doc: dict[str, Any] = {}
     if flags_path.is_file():
         flags_doc = _check_flags(workflow, flags_path, problems)
+
+    # A scaffold (`rollout init`) is not a bundle until a person has filled in every placeholder.
+    texts = {p.path: p.text for p in prompts.values()} | {d.path: d.text for d in corpus}
+    for path in (wf_path, golden_path):
+        if path.is_file():
+            texts[path] = path.read_text(encoding="utf-8", errors="replace")
+    problems.extend(placeholder_problems(texts, display))
 
     if problems or golden is None:
         raise BundleInvalid(display(root), problems)

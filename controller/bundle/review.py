@@ -21,6 +21,9 @@ class HumanVerification(Strict):
 
 class Review(Strict):
     human_verification: list[HumanVerification] = Field(min_length=1)
+    # Every answer is a draft a person checks before it is used (support replies): the gateway marks
+    # each answered response and its audit record ``requires_human_verification``.
+    requires_human_verification: bool = False
     accountability: NonEmpty
     checklist: RelPath
     accountability_runbook: RelPath

@@ -18,6 +18,7 @@ from rich.table import Table
 from controller.bundle.models import Bundle, find_bundle
 from controller.cli.common import (
     AdapterOption,
+    JsonErrorsGroup,
     JsonOption,
     Settings,
     WorkflowOption,
@@ -38,7 +39,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=JsonErrorsGroup,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from controller import __version__
+
+        sys.stdout.write(f"rollout {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -60,6 +70,9 @@ def _global(
         envvar="ROLLOUT_FLAGS_S3",
         help="Also publish the flag document to s3://bucket/key, where the gateway Lambdas read it "
         "(env ROLLOUT_FLAGS_S3).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     ctx.obj = Settings(state=state, store_url=store, flags_s3=flags_s3)
@@ -301,8 +314,9 @@ def ask(
     gateway = build_gateway(bundle, settings(ctx).state, jwks=jwks, store=state_store(ctx))
     response = gateway.ask(question, token)
     gateway.sink.close()
+    codes = {"refused": 3, "blocked": 3, "disabled": 3}  # disabled: the kill switch is engaged
     if json_output:
-        print_json(response.to_dict())
+        print_json({"ok": response.decision.value not in codes, **response.to_dict()})
     else:
         colour = {"answered": "green", "blocked": "red", "refused": "red"}.get(response.decision.value, "yellow")
         out.print(f"[bold {colour}]{response.decision.value}[/]", highlight=False)
@@ -311,7 +325,8 @@ def ask(
             out.print(f"sources: {', '.join(response.citations)}", highlight=False)
         if response.release:
             out.print(f"release: {response.release[:12]}  model: {response.model or '-'}", highlight=False)
-    codes = {"refused": 3, "blocked": 3}
+        if response.requires_human_verification:
+            out.print("[bold yellow]DRAFT:[/] a person must verify this before it is used or sent", highlight=False)
     if response.decision.value in codes:
         raise typer.Exit(codes[response.decision.value])
 
@@ -376,9 +391,11 @@ def redact(
 def _register_subcommands() -> None:
     from controller.cli.eval import eval_app
     from controller.cli.evidence import register as register_evidence
+    from controller.cli.init import init
     from controller.cli.rollout import register as register_rollout
 
     app.add_typer(eval_app, name="eval")
+    app.command("init")(init)
     audit = typer.Typer(help="The control-plane audit chain and the auditor's report.", no_args_is_help=True)
     app.add_typer(audit, name="audit")
     register_rollout(app, audit)

@@ -18,12 +18,15 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from controller.bundle.models import Bundle, Workflow, find_bundle, load_bundle
 from controller.errors import BundleInvalid, RolloutError
 
 __all__ = [
     "AdapterOption",
+    "JsonErrorsGroup",
     "JsonOption",
     "Settings",
     "StoreOption",
@@ -44,7 +47,11 @@ err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 WorkflowOption = typer.Option(
-    None, "--workflow", "-w", help="Bundle directory (default: the only one under workflows/)."
+    None,
+    "--workflow",
+    "-w",
+    envvar="ROLLOUT_WORKFLOW",
+    help="Workflow id or bundle directory (env ROLLOUT_WORKFLOW; default: the only bundle under workflows/).",
 )
 JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
@@ -73,6 +80,34 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+class JsonErrorsGroup(TyperGroup):
+    """The app's root group: with ``--json`` anywhere on the command line, a usage error (unknown
+    option, bad choice, missing argument) is ``{"ok": false, "error": ...}`` on stdout like every
+    other failure, with exit code 2; without it, typer's own message on stderr."""
+
+    def main(self, args: Any = None, *pos: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, *pos, standalone_mode=False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, *pos, standalone_mode=False, **extra)
+        except typer.Abort:
+            err.print("Aborted.")
+            sys.exit(1)
+        except typer.TyperException as exc:  # typer's click: UsageError, BadParameter, NoSuchOption, ...
+            code = int(getattr(exc, "exit_code", 2))
+            if "--json" in argv:
+                message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+                error = {"type": type(exc).__name__, "message": message, "exit_code": code}
+                print_json({"ok": False, "error": error})
+            else:
+                from typer import rich_utils
+
+                rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+            sys.exit(code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 def reports_errors(fn: F) -> F:
     """Turn a ``RolloutError`` into one paragraph on stderr (or JSON on stdout) and its exit code."""
 
@@ -91,7 +126,7 @@ def reports_errors(fn: F) -> F:
                     error["problems"] = [p.to_dict() for p in exc.problems]
                 print_json({"ok": False, "error": error})
             else:
-                err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -1,11 +1,13 @@
-"""The rollout commands of ``rollout``: status, promote, rollback, kill, reconcile, history and
+"""The rollout commands of ``rollout``: workflows, status, promote, rollback, kill/unkill, reconcile, history and
 ``audit verify``. ``register(app, audit)`` adds them to the main typer app and its ``audit``
 group (``controller.cli``).
 
-Every command works on one workflow (``--workflow``, default the only bundle) and one state store
-(``--store URL`` / env ``ROLLOUT_STORE``: a directory, ``file:///abs/dir`` or ``s3://bucket/prefix``;
-default the ``--state`` directory). The live flag document is always the local
-``<state>/flags/<workflow>.flagd.json`` the gateway's flagd provider reads.
+Every command works on one workflow (``--workflow/-w ID`` or a bundle path; default the only
+bundle; ``workflows``, ``status --all`` and ``kill --all`` cover every bundle) and one state store
+(the global ``--store URL`` / env ``ROLLOUT_STORE``: a directory, ``file:///abs/dir`` or
+``s3://bucket/prefix``; default the ``--state`` directory). Printing is ``cli.rollout_output``.
+The live flag document is always the local ``<state>/flags/<workflow>.flagd.json`` the gateway's
+flagd provider reads.
 
 Exit codes: 0 done (or nothing to do), 1 ``audit verify`` found a problem, 2 invalid input,
 3 refused by the gate (every reason printed), 4 a concurrent change kept winning, 5 a backend
@@ -14,6 +16,7 @@ Exit codes: 0 done (or nothing to do), 1 ``audit verify`` found a problem, 2 inv
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,6 @@ from controller.bundle.models import Bundle, Workflow
 from controller.cli.common import (
     AdapterOption,
     JsonOption,
-    StoreOption,
     WorkflowOption,
     err,
     load_policy,
@@ -35,8 +37,9 @@ from controller.cli.common import (
     settings,
     state_store,
 )
-from controller.core.gates import COHORTS, OFF, Refused
-from controller.core.verdict import VERDICT_COLOURS
+from controller.cli.rollout_output import finish, print_outcome, print_status, short
+from controller.core.gates import COHORTS, served
+from controller.core.timefmt import iso
 from controller.errors import InvalidInput
 from controller.service.rollout import (
     CallerIdentity,
@@ -49,7 +52,9 @@ from controller.service.rollout import (
 
 __all__ = ["register", "rollback_hook_for", "service_for"]
 
-OperatorOption = typer.Option(None, "--operator", help="Who is acting (default: the OS user).")
+OperatorOption = typer.Option(
+    None, "--operator", envvar="ROLLOUT_OPERATOR", help="Who is acting (env ROLLOUT_OPERATOR; default: the OS user)."
+)
 StsOption = typer.Option(
     False, "--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name)."
 )
@@ -89,7 +94,7 @@ def _store(ctx: typer.Context, store_url: str | None) -> Any:
 def service_for(
     ctx: typer.Context,
     workflow: Path | None,
-    store_url: str | None,
+    store_url: str | None = None,
     k8s_configmap: str | None = None,
     k8s_featureflag: str | None = None,
 ) -> tuple[RolloutService, Bundle | None]:
@@ -117,7 +122,7 @@ def service_for(
 
 def rollback_hook_for(ctx: typer.Context, workflow: Path | None, store_url: str | None) -> ReconcileOnFailedEval:
     """The ``RollbackHook`` for ``run_eval(..., rollback_hook=...)``: a FAIL of a live release rolls back."""
-    return ReconcileOnFailedEval(service_for(ctx, workflow, store_url)[0])
+    return ReconcileOnFailedEval(service_for(ctx, workflow)[0])
 
 
 def _bundle_release(store: Any, bundle: Bundle | None, adapter: str | None) -> str | None:
@@ -133,65 +138,67 @@ def _operator(operator: str | None, from_sts: bool) -> CallerIdentity:
     return resolve_operator(operator, from_sts=from_sts)
 
 
-# --- output ---------------------------------------------------------------------------------------
+class CohortName(StrEnum):
+    """The cohorts, in promotion order (``controller.core.gates.COHORTS``)."""
+
+    INTERNAL = "internal"
+    LIMITED = "limited"
+    GENERAL = "general"
 
 
-def _short(digest: str | None) -> str:
-    return OFF if not digest or digest == OFF else digest[:12]
+AllOption = typer.Option(False, "--all", help="Every workflow under workflows/.")
 
 
-def _served_table(served: dict[str, str], killed: bool) -> Table:
-    table = Table(title="served" + (" (KILL SWITCH ENGAGED: everyone gets the fallback)" if killed else ""))
-    table.add_column("cohort")
-    table.add_column("release")
-    for cohort in COHORTS:
-        table.add_row(cohort, _short(served.get(cohort)))
-    return table
+def _target(service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None) -> dict[str, Any]:
+    """Which release a promotion means, and why: ``--release``; else with ``--adapter`` the one the
+    bundle builds under it; else the latest evaluated release of this workflow (exactly what was
+    judged); else the one the bundle builds with its sanctioned endpoint (the gate will say it has
+    no eval)."""
+    from controller.core.release import resolve_digest
+    from controller.service.evidence_sources import latest_evaluated
+
+    if release:
+        return {"release": resolve_digest(service.store, release), "source": "--release"}
+    if adapter is None:
+        last = latest_evaluated(service.store, service.workflow.id)
+        if last is not None:
+            return {
+                "release": last.digest,
+                "source": "latest eval",
+                "adapter": last.model.get("adapter"),
+                "model": last.model.get("id"),
+                "verdict": str(last.verdict.value),
+                "evaluated_at": iso(last.finished_at),
+            }
+    digest = _bundle_release(service.store, bundle, adapter)
+    return {"release": digest, "source": "bundle", "adapter": adapter or service.workflow.surface.endpoint.kind.value}
 
 
-def _print_outcome(outcome: Outcome) -> None:
-    for note in outcome.notes:
-        out.print(f"[cyan]repair:[/] {note}", highlight=False)
-    if isinstance(outcome.decision, Refused):
-        n = len(outcome.reasons)
-        err.print(f"[bold red]refused:[/] {outcome.action} ({n} reason{'s' if n != 1 else ''})", highlight=False)
-        for reason in outcome.reasons:
-            err.print(f" - {reason.message} [dim]({reason.code})[/]", highlight=False)
-    elif outcome.decision is not None:
-        first, *rest = outcome.reasons
-        if outcome.changed:
-            seq = outcome.record.seq if outcome.record else "?"
-            out.print(f"[bold green]{first.message}[/] [dim](audit seq {seq})[/]", highlight=False)
-        else:
-            out.print(f"[yellow]nothing to do:[/] {first.message}", highlight=False)
-        for reason in rest:
-            out.print(f"[yellow]warning:[/] {reason.message}", highlight=False)
-    if outcome.flags is not None:
-        verb = "rewritten" if outcome.flags.changed else "already up to date"
-        out.print(f"flag document {verb}: {outcome.flags.path}", highlight=False)
-        for sink in outcome.flags.published:
-            out.print(f"published to {sink}", highlight=False)
-        if outcome.changed:
-            out.print(_served_table(outcome.flags.served, outcome.flags.killed))
-
-
-def _finish(outcome: Outcome, json_output: bool) -> None:
-    if json_output:
-        print_json(outcome.to_dict())
-    else:
-        _print_outcome(outcome)
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+def _describe(target: dict[str, Any]) -> str:
+    if target["release"] is None:
+        return "no release (the bundle does not validate)"
+    text = f"release {short(target['release'])} ({target['source']}"
+    if target.get("adapter"):
+        text += f", adapter {target['adapter']}"
+    if target.get("verdict"):
+        text += f", {target['verdict']} at {target['evaluated_at']}"
+    return text + ")"
 
 
 # --- commands -------------------------------------------------------------------------------------
+
+
+def _status_report(ctx: typer.Context, workflow: Path | None, adapter: str | None, operator: str) -> Any:
+    service, bundle = service_for(ctx, workflow)
+    target = _target(service, bundle, None, adapter)
+    return service.status(operator=operator, release=target["release"])
 
 
 @reports_errors
 def status(
     ctx: typer.Context,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
+    all_workflows: bool = AllOption,
     adapter: str | None = AdapterOption,
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
@@ -200,95 +207,47 @@ def status(
     """Show the rollout: releases, cohorts, kill switch, evals, what the next promotion needs.
 
     Read-only: stable and candidate releases, what each cohort is served, the kill switch, the
-    latest evals of live releases, and the gate's reasons the next promotion would be refused."""
-    service, bundle = service_for(ctx, workflow, store_url)
+    latest evals of live releases, and the gate's reasons the next promotion would be refused.
+    --all: every workflow under workflows/."""
+    from controller.bundle.workspace import bundle_dirs
+
     who = _operator(operator, from_sts)
-    report = service.status(operator=who.name, release=_bundle_release(service.store, bundle, adapter))
+    if all_workflows:
+        if workflow is not None:
+            raise InvalidInput("give --workflow/-w ID or --all, not both.")
+        reports = [_status_report(ctx, d, adapter, who.name) for d in bundle_dirs()]
+        if json_output:
+            print_json({"ok": True, "workflows": [r.to_dict() for r in reports]})
+            return
+        for report in reports:
+            print_status(report)
+        return
+    report = _status_report(ctx, workflow, adapter, who.name)
     if json_output:
         print_json(report.to_dict())
         return
-    s = report.state
-    table = Table(title=f"{report.workflow}: rollout", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    table.add_row("store", report.store)
-    table.add_row("stable", _short(s.stable) + (f"  (generation {s.generation})" if s.stable else ""))
-    if s.off_reason:
-        table.add_row("turned off", s.off_reason)
-    if s.candidate:
-        reached = ", ".join(f"{c} at {t}" for c, t in s.candidate.reached)
-        table.add_row("candidate", f"{_short(s.candidate.release)}: {reached}")
-    else:
-        table.add_row("candidate", "none")
-    k = s.kill
-    table.add_row("kill switch", f"ENGAGED by {k.by} at {k.at}: {k.reason}" if k.engaged else "released")
-    if report.kill_pending:
-        table.add_row("kill pending", f"engaged while the store was down: {report.kill_pending}")
-    head = f"seq {s.head.seq}" if s.head else "empty"
-    table.add_row("audit chain", f"{head}, revision {s.revision}")
-    if report.pending is not None:
-        table.add_row("pending", f"audit seq {report.pending.seq} logged, not applied; the next command completes it")
-    if report.problem:
-        table.add_row("PROBLEM", report.problem)
-    sync = "in sync" if report.flags_in_sync else "STALE: `rollout reconcile` re-renders it"
-    table.add_row("flag file", f"{report.flags_path} ({sync})")
-    out.print(table)
-    out.print(_served_table(report.served, s.kill.engaged or bool(report.kill_pending)))
-    if report.evals:
-        evals = Table(title="latest evals")
-        for col in ("release", "role", "verdict", "finished", "result"):
-            evals.add_column(col)
-        for digest, info in report.evals.items():
-            last = info["latest"]
-            if info["error"]:
-                evals.add_row(_short(digest), info["role"], "[red]UNREADABLE[/]", "", info["error"])
-            elif last is None:
-                evals.add_row(_short(digest), info["role"], "none", "", "")
-            else:
-                colour = VERDICT_COLOURS.get(last["verdict"], "red")
-                evals.add_row(
-                    _short(digest),
-                    info["role"],
-                    f"[{colour}]{last['verdict']}[/]",
-                    last["finished_at"],
-                    last["content_hash"][:12],
-                )
-        out.print(evals)
-    for due in report.due:
-        out.print(f"[bold red]rollback due:[/] {due}", highlight=False)
-    for note in report.no_fresh_evidence:
-        out.print(f"[yellow]{escape(note)}[/]", highlight=False)
-    nxt = report.next
-    if nxt is None:
-        out.print("next promotion: nothing to promote (the bundle's release is the stable release)")
-    elif nxt["ready"]:
-        out.print(f"next promotion: {_short(nxt['release'])} -> {nxt['cohort']}: [green]ready[/]", highlight=False)
-    else:
-        out.print(f"next promotion: {_short(nxt['release'])} -> {nxt['cohort']} still needs:", highlight=False)
-        for need in nxt["needs"]:
-            out.print(f" - {need['message']}", highlight=False)
-    if s.last_actions:
-        actions = Table(title="last actions")
-        for col in ("rev", "at", "operator", "action", "release", "reason"):
-            actions.add_column(col)
-        for a in s.last_actions:
-            actions.add_row(str(a.revision), a.at, a.operator, a.action, _short(a.release), a.reason or "")
-        out.print(actions)
+    print_status(report)
 
 
 @reports_errors
 def promote(
     ctx: typer.Context,
-    cohort: str = typer.Option(..., "--cohort", help="internal | limited | general (the next one, in order)."),
+    cohort: CohortName | None = typer.Option(
+        None, "--cohort", help="The cohort to serve (default: the next one in order for this release)."
+    ),
     release: str | None = typer.Option(
-        None, "--release", help="Release digest or unique prefix (default: the one the current bundle builds)."
+        None,
+        "--release",
+        help="Release digest or unique prefix (default: the latest evaluated release of this workflow).",
     ),
     approved_by: list[str] = typer.Option([], "--approved-by", help="An approver (repeatable); not the operator."),
     reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the audit chain."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the gate's verdict and the flag document's diff; change nothing."
+    ),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
     adapter: str | None = AdapterOption,
@@ -296,18 +255,32 @@ def promote(
 ) -> None:
     """Serve a release to the next cohort, if the gate allows it.
 
-    Refused: exit 3 with every reason. Default release: the one the current bundle builds."""
-    from controller.core.release import resolve_digest
+    Refused: exit 3 with every reason. Default release: the latest evaluated release of the
+    workflow (shown before acting), so what is promoted is exactly what was judged."""
+    from controller.core.gates import next_cohort
 
-    if cohort not in COHORTS:
-        raise InvalidInput(f"--cohort {cohort!r}: choose one of {', '.join(COHORTS)}.")
     who = _operator(operator, from_sts)
-    service, bundle = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
-    digest = resolve_digest(service.store, release) if release else _bundle_release(service.store, bundle, adapter)
+    service, bundle = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
+    target = _target(service, bundle, release, adapter)
+    digest = target["release"]
+    if cohort is not None:
+        chosen = cohort.value
+    else:
+        chosen = next_cohort(service.load(repair=False).state, digest) if digest else COHORTS[0]
+        if chosen is None:
+            raise InvalidInput(
+                f"{_describe(target)} is already the stable release for every cohort: nothing to promote."
+            )
+    target["cohort"] = chosen
+    err.print(f"{service.workflow.id}: promote {_describe(target)} -> {chosen}", highlight=False)
+    if dry_run:
+        preview = service.preview_promote(digest, chosen, operator=who.name, approvers=approved_by)
+        finish(preview, json_output, {"target": target})
+        return
     outcome = service.promote(
-        digest, cohort, operator=who.name, approvers=approved_by, reason=reason, operator_arn=who.arn
+        digest, chosen, operator=who.name, approvers=approved_by, reason=reason, operator_arn=who.arn
     )
-    _finish(outcome, json_output)
+    finish(outcome, json_output, {"target": target})
 
 
 @reports_errors
@@ -317,7 +290,6 @@ def rollback(
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
@@ -327,41 +299,118 @@ def rollback(
     With no candidate this is a no-op (exit 0, no audit record). The flag document returns byte
     for byte to what it was before the candidate's first promotion."""
     who = _operator(operator, from_sts)
-    service, _ = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
-    _finish(service.rollback(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
+    service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
+    finish(service.rollback(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
 
 
 @reports_errors
 def kill(
     ctx: typer.Context,
     reason: str = ReasonRequired,
-    release_switch: bool = typer.Option(False, "--release", help="Release the kill switch instead (operators only)."),
+    off: bool = typer.Option(False, "--off", help="Release the kill switch instead (same as `rollout unkill`)."),
+    release_switch: bool = typer.Option(False, "--release", hidden=True, help="Old spelling of --off."),
+    all_workflows: bool = typer.Option(False, "--all", help="Engage the kill switch of every workflow at once."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Engage the kill switch (or release it with --release).
+    """Engage the kill switch (or release it with --off); --all engages every workflow's.
 
     No gate and no eval read. If the state store is down the flag file is still switched to the
-    kill switch (exit 5) and the next command records it. --release needs an operator."""
+    kill switch (exit 5) and the next command records it. Releasing needs an operator."""
     who = _operator(operator, from_sts)
-    service, _ = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
-    if release_switch:
+    if all_workflows:
+        _kill_all(ctx, who, reason, off or release_switch, workflow, k8s_configmap or k8s_featureflag, json_output)
+        return
+    service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
+    if off or release_switch:
         outcome = service.release_kill(operator=who.name, reason=reason, operator_arn=who.arn)
     else:
         outcome = service.kill(operator=who.name, reason=reason, operator_arn=who.arn)
-    _finish(outcome, json_output)
+    finish(outcome, json_output)
+
+
+@reports_errors
+def unkill(
+    ctx: typer.Context,
+    reason: str = ReasonRequired,
+    operator: str | None = OperatorOption,
+    from_sts: bool = StsOption,
+    workflow: Path | None = WorkflowOption,
+    k8s_configmap: str | None = K8sOption,
+    k8s_featureflag: str | None = K8sFeatureFlagOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Release the kill switch (operators only): the cohorts get their releases back."""
+    who = _operator(operator, from_sts)
+    service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
+    finish(service.release_kill(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
+
+
+def _kill_all(
+    ctx: typer.Context,
+    who: CallerIdentity,
+    reason: str,
+    releasing: bool,
+    workflow: Path | None,
+    k8s_configmap: str | None,
+    json_output: bool,
+) -> None:
+    """Every workflow's kill switch, each attempted even when another fails (exit: the worst)."""
+    from controller.bundle.workspace import bundle_dirs
+    from controller.errors import RolloutError
+
+    if releasing:
+        raise InvalidInput("--all only engages kill switches; release each with `rollout unkill -w ID`.")
+    if workflow is not None:
+        raise InvalidInput("give --workflow/-w ID or --all, not both.")
+    if k8s_configmap or settings(ctx).flags_s3:
+        raise InvalidInput(
+            "--all cannot publish to one --k8s-configmap/--k8s-featureflag/--flags-s3 target (each workflow "
+            "has its own flag document); kill each workflow with -w ID and its own target, or use --all for "
+            "the local flag files."
+        )
+    dirs = bundle_dirs()
+    if not dirs:
+        raise InvalidInput("no workflow bundle under workflows/: nothing to kill.")
+    outcomes: dict[str, Outcome] = {}
+    errors: dict[str, RolloutError] = {}
+    for path in dirs:
+        try:
+            service, _ = service_for(ctx, path)
+            outcomes[service.workflow.id] = service.kill(operator=who.name, reason=reason, operator_arn=who.arn)
+        except RolloutError as exc:  # the others must still be killed
+            errors[path.name] = exc
+    code = max((e.exit_code for e in errors.values()), default=0)
+    if json_output:
+        print_json(
+            {
+                "ok": not errors,
+                "action": "kill",
+                "workflows": {k: o.to_dict() for k, o in outcomes.items()},
+                "errors": {
+                    k: {"type": type(e).__name__, "message": str(e), "exit_code": e.exit_code}
+                    for k, e in errors.items()
+                },
+            }
+        )
+    else:
+        for workflow_id, outcome in outcomes.items():
+            out.print(f"[bold]{workflow_id}[/]", highlight=False)
+            print_outcome(outcome)
+        for workflow_id, exc in errors.items():
+            err.print(f"[bold red]error:[/] {workflow_id}: {exc}", highlight=False)
+    if code:
+        raise typer.Exit(code)
 
 
 @reports_errors
 def reconcile(
     ctx: typer.Context,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
@@ -370,7 +419,7 @@ def reconcile(
 
     Completes interrupted commands, rolls back live releases whose latest eval FAILED (turning
     the workflow off when no stable release passes) and re-renders the flag file."""
-    service, _ = service_for(ctx, workflow, store_url, k8s_configmap, k8s_featureflag)
+    service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
     report: ReconcileReport = service.reconcile()
     if json_output:
         print_json(report.to_dict())
@@ -378,7 +427,7 @@ def reconcile(
         for note in report.notes:
             out.print(f"[cyan]repair:[/] {note}", highlight=False)
         for outcome in report.outcomes:
-            _print_outcome(outcome)
+            print_outcome(outcome)
         if not report.outcomes:
             out.print("nothing to roll back: no live release has a failing latest eval")
         for note in report.no_fresh_evidence:
@@ -396,11 +445,10 @@ def reconcile(
 def history(
     ctx: typer.Context,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     json_output: bool = JsonOption,
 ) -> None:
     """The control-plane audit chain, oldest first."""
-    service, _ = service_for(ctx, workflow, store_url)
+    service, _ = service_for(ctx, workflow)
     items = service.history()
     if json_output:
         print_json(
@@ -420,7 +468,7 @@ def history(
         if isinstance(item, bytes):
             table.add_row(str(n), "", "", "[red]unreadable[/]", "", "")
         else:
-            release = _short(item.release) if item.release else ""
+            release = short(item.release) if item.release else ""
             table.add_row(str(item.seq), item.time, item.operator, item.action, release, item.reason or "")
     out.print(table)
 
@@ -429,13 +477,12 @@ def history(
 def audit_verify(
     ctx: typer.Context,
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Re-walk the hash chain against the state's head.
 
     Exit 1 naming the first bad seq; also checks the state is what the head record says."""
-    service, _ = service_for(ctx, workflow, store_url)
+    service, _ = service_for(ctx, workflow)
     result, problems = service.verify()
     ok = result.ok and not problems
     if json_output:
@@ -456,15 +503,83 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+@reports_errors
+def workflows(ctx: typer.Context, json_output: bool = JsonOption) -> None:
+    """List every workflow bundle: stable and candidate release, cohorts, kill switch, last eval.
+
+    Read-only. A bundle whose state or evals cannot be read is listed with the error (exit 0
+    still: the list is for finding the workflow to act on)."""
+    from controller.bundle.workspace import bundle_dirs
+    from controller.errors import RolloutError
+    from controller.service.evidence_sources import latest_evaluated
+
+    rows: list[dict[str, Any]] = []
+    for path in bundle_dirs():
+        row: dict[str, Any] = {"workflow": path.name, "path": str(path)}
+        try:
+            service, bundle = service_for(ctx, path)
+            wf = service.workflow
+            state = service.load(repair=False).state
+            last = latest_evaluated(service.store, wf.id)
+        except RolloutError as exc:
+            rows.append({**row, "error": str(exc)})
+            continue
+        row.update(
+            workflow=wf.id,
+            name=wf.name,
+            use_case=wf.use_case,
+            valid=bundle is not None,
+            stable=state.stable,
+            candidate=None
+            if state.candidate is None
+            else {"release": state.candidate.release, "cohorts": list(state.candidate.cohorts)},
+            served=served(state),
+            cohorts=[c.name for c in wf.rollout.cohorts],
+            kill_switch={"engaged": state.kill.engaged or service.kill_pending() is not None, "by": state.kill.by},
+            last_eval=None
+            if last is None
+            else {
+                "release": last.digest,
+                "verdict": str(last.verdict.value),
+                "finished_at": iso(last.finished_at),
+                "adapter": last.model.get("adapter"),
+            },
+        )
+        rows.append(row)
+    if json_output:
+        print_json({"ok": True, "workflows": rows})
+        return
+    table = Table(title="workflows")
+    for col in ("workflow", "use case", "stable", "candidate", "kill switch", "last eval"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["workflow"], "", "", "", "", f"[red]{row['error']}[/]")
+            continue
+        cand = row["candidate"]
+        last = row["last_eval"]
+        table.add_row(
+            row["workflow"] + ("" if row["valid"] else " [red](invalid)[/]"),
+            row["use_case"],
+            short(row["stable"]),
+            "none" if cand is None else f"{short(cand['release'])} ({', '.join(cand['cohorts']) or '-'})",
+            "[bold red]ENGAGED[/]" if row["kill_switch"]["engaged"] else "released",
+            "none" if last is None else f"{last['verdict']} {short(last['release'])} ({last['adapter']})",
+        )
+    out.print(table)
+
+
 # --- registration ---------------------------------------------------------------------------------
 
 
 def register(app: typer.Typer, audit: typer.Typer) -> None:
     """Add the rollout commands to ``app`` and ``verify`` to its ``audit`` group."""
+    app.command("workflows")(workflows)
     app.command("status")(status)
     app.command("promote")(promote)
     app.command("rollback")(rollback)
     app.command("kill")(kill)
+    app.command("unkill")(unkill)
     app.command("reconcile")(reconcile)
     app.command("history")(history)
     audit.command("verify")(audit_verify)

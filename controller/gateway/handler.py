@@ -49,9 +49,11 @@ class AskResponse:
     model: str | None = None
     blocked_categories: tuple[str, ...] = ()
     reason: str = ""
+    requires_human_verification: bool = False  # a draft: a person checks it before it is used (bundle review)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "requires_human_verification": self.requires_human_verification,
             "request_id": self.request_id,
             "decision": self.decision.value,
             "answer": self.answer,
@@ -231,9 +233,12 @@ class Gateway:
         if out.blocked:
             return self._fallback(rec, Decision.FALLBACK, "model output contained forbidden content")
         cited = tuple(s for s in rec["context_sources"] if f"[{s}]" in out.text)
+        verify = release.workflow.review.requires_human_verification
+        if verify:
+            rec["requires_human_verification"] = True
         return AskResponse(
             rec["request_id"], Decision.ANSWERED, 200, out.text, citations=cited, release=digest,
-            model=release.model.model_id, reason="answered",
+            model=release.model.model_id, reason="answered", requires_human_verification=verify,
         )
 
     def release(self, digest: str) -> Release:

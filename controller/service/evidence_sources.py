@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from controller.service.outcomes import ReconcileReport
     from controller.service.rollout import RolloutService
 
-__all__ = ["ReconcileOnFailedEval", "StoreEvals", "release_problem"]
+__all__ = ["ReconcileOnFailedEval", "StoreEvals", "latest_evaluated", "release_problem"]
 
 
 class StoreEvals:
@@ -74,3 +74,13 @@ class ReconcileOnFailedEval:
             return
         short = str(getattr(result, "content_hash", ""))[:12]
         self.reports.append(self.service.reconcile(operator="eval-run", trigger=f"`rollout eval run` {short}"))
+
+
+def latest_evaluated(store: Store, workflow_id: str) -> Any:
+    """The most recent stored eval result of any release of ``workflow_id`` (an ``EvalResult``),
+    or None. ``promote`` defaults to its release: exactly what was evaluated, never a digest
+    recomputed under other options (``--adapter``)."""
+    from controller.evals.scoring import list_all_results
+
+    mine = [r for r in list_all_results(store) if r.workflow == workflow_id]
+    return max(mine, key=lambda r: (r.finished_at, r.key)) if mine else None

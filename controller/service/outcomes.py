@@ -11,7 +11,7 @@ from controller.core.audit import AuditRecord
 from controller.core.gates import Decision, Reason, Refused, RolloutState, served
 from controller.service.publish import Published
 
-__all__ = ["FlagSync", "Loaded", "Outcome", "ReconcileReport", "StatusReport"]
+__all__ = ["FlagSync", "Loaded", "Outcome", "Preview", "ReconcileReport", "StatusReport"]
 
 
 @dataclass(frozen=True)
@@ -142,4 +142,35 @@ class StatusReport:
             "rollbacks_due": self.due,
             "next_promotion": self.next,
             "no_fresh_evidence": list(self.no_fresh_evidence),
+        }
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A dry run: the gate's decision and the flag document's diff; nothing was written."""
+
+    action: str
+    decision: Decision
+    state: RolloutState
+    would_be: RolloutState
+    flag_diff: str  # unified diff of the rendered flag document; "" when it would not change
+
+    @property
+    def refused(self) -> bool:
+        return isinstance(self.decision, Refused)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.refused else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.refused,
+            "action": self.action,
+            "dry_run": True,
+            "decision": "refused" if self.refused else "allowed",
+            "reasons": [r.to_dict() for r in self.decision.reasons],
+            "served": served(self.state),
+            "would_serve": served(self.would_be),
+            "flag_diff": self.flag_diff,
         }

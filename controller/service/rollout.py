@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import difflib
 import json
 import random
 import time
@@ -91,7 +92,7 @@ from controller.errors import BackendUnavailable, Conflict, InvalidInput, Rollou
 from controller.ports import AlreadyExists, FlagSink, Store
 from controller.service.evidence_sources import ReconcileOnFailedEval, StoreEvals, release_problem
 from controller.service.operator import CallerIdentity, operator_from_arn, resolve_operator, sts_operator
-from controller.service.outcomes import FlagSync, Loaded, Outcome, ReconcileReport, StatusReport
+from controller.service.outcomes import FlagSync, Loaded, Outcome, Preview, ReconcileReport, StatusReport
 from controller.service.publish import publish_flags, publish_to
 
 __all__ = [
@@ -100,6 +101,7 @@ __all__ = [
     "FlagSync",
     "Loaded",
     "Outcome",
+    "Preview",
     "ReconcileOnFailedEval",
     "ReconcileReport",
     "RolloutService",
@@ -428,6 +430,29 @@ class RolloutService:
             return Promote(release, cohort, operator, tuple(approvers), reason), evidence
 
         return self._command("promote", plan, extra_evidence=_arn(operator_arn))
+
+    def preview_promote(
+        self, release: str | None, cohort: str, *, operator: str, approvers: Sequence[str] = ()
+    ) -> Preview:
+        """What ``promote`` would do, like ``pulumi preview``: the gate's verdict and the flag
+        document's diff. Reads only; nothing is written, not even a repair."""
+        state = self.load(repair=False).state
+        live = [state.candidate.release if state.candidate else None, state.stable]
+        evidence = self._evidence([release, *live])
+        if release is not None:
+            evidence = dataclasses.replace(evidence, releases={release: self.release_check(release)})
+        command = Promote(release, cohort, operator, tuple(approvers))
+        decision = decide(state, command, evidence, self.clock())
+        before = encode_flag_document(render(self.workflow, state, killed=self.kill_pending() is not None))
+        after_state = decision.new_state if isinstance(decision, Allowed) else state
+        after = encode_flag_document(render(self.workflow, after_state, killed=self.kill_pending() is not None))
+        diff = difflib.unified_diff(
+            before.decode("utf-8").splitlines(keepends=True),
+            after.decode("utf-8").splitlines(keepends=True),
+            f"{self.flags_path.name} (now)",
+            f"{self.flags_path.name} (after promote)",
+        )
+        return Preview("promote", decision, state, after_state, "".join(diff))
 
     def rollback(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
         return self._command(
