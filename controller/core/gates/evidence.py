@@ -136,26 +136,7 @@ def eval_problems(
         ], None
     if not history.results:
         return [Reason(ReasonCode.EVAL_MISSING, f"release {short} has no stored eval; run `rollout eval run`")], None
-    problems: list[Reason] = []
-    for r in history.results:
-        if r.digest != digest:
-            problems.append(
-                Reason(
-                    ReasonCode.EVAL_OTHER_RELEASE,
-                    f"eval {r.content_hash[:12]} judges release {r.digest[:12]}, not {short}",
-                )
-            )
-        if not is_aware(r.finished_at):
-            problems.append(
-                Reason(ReasonCode.EVAL_UNREADABLE, f"eval {r.content_hash[:12]} has no time zone on finished_at")
-            )
-        elif r.finished_at > now + CLOCK_SKEW:
-            problems.append(
-                Reason(
-                    ReasonCode.EVAL_FROM_FUTURE,
-                    f"eval {r.content_hash[:12]} finished in the future ({iso(r.finished_at)})",
-                )
-            )
+    problems = _untrustworthy(digest, history.results, now)
     if problems:
         return problems, None
     last = latest(history)
@@ -193,6 +174,31 @@ def eval_problems(
             )
         ], None
     return [], last
+
+
+def _untrustworthy(digest: str, results: Sequence[EvalEvidence], now: dt.datetime) -> list[Reason]:
+    """Results that cannot count at all: of another release, without a time zone, from the future."""
+    problems: list[Reason] = []
+    for r in results:
+        if r.digest != digest:
+            problems.append(
+                Reason(
+                    ReasonCode.EVAL_OTHER_RELEASE,
+                    f"eval {r.content_hash[:12]} judges release {r.digest[:12]}, not {digest[:12]}",
+                )
+            )
+        if not is_aware(r.finished_at):
+            problems.append(
+                Reason(ReasonCode.EVAL_UNREADABLE, f"eval {r.content_hash[:12]} has no time zone on finished_at")
+            )
+        elif r.finished_at > now + CLOCK_SKEW:
+            problems.append(
+                Reason(
+                    ReasonCode.EVAL_FROM_FUTURE,
+                    f"eval {r.content_hash[:12]} finished in the future ({iso(r.finished_at)})",
+                )
+            )
+    return problems
 
 
 def failed_eval(history: EvalHistory | None) -> EvalEvidence | None:
