@@ -12,10 +12,15 @@ Deploys, for the one workflow bundle the stack names:
 - the model gateway: an HTTP API whose routes require a JWT authorizer for the bundle's IdP
   issuer and audience, in front of the gateway Lambda, whose role may invoke only the
   sanctioned model ARNs through the bundle's guardrail; throttled stage, access logs;
-- an IAM Identity Center permission set (sanctioned models only) assigned to the SSO group;
+- IAM Identity Center permission sets -- users: sanctioned models only, assigned to the SSO
+  group; operators: the ``rollout`` CLI on the flag store -- optionally through an assume-role
+  provider in the Identity Center administrator account;
+- the Lambda deployment archive, uploaded once as an S3 object every function runs;
+- a rotating KMS key for every CloudWatch log group;
 - the flag store: flags, releases, evals, state and the control-plane audit chain in a
   versioned, SSE-KMS, Object-Locked (control-plane posture) bucket;
 - a scheduled reconcile Lambda that rolls a failing release back without a person;
+- ``pulumi destroy`` keeps the evidence buckets and their keys (``retain_on_delete``);
 - stack outputs for auditors: buckets, keys, retention with posture names and sources,
   Object Lock modes, API endpoint, authorizer issuer/audience, permission set, flag store.
 

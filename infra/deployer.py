@@ -54,6 +54,10 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         "bucket", ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy")),
     "aws:s3/bucketNotification:BucketNotification": (
         "bucket", ("s3:PutBucketNotification", "s3:GetBucketNotification")),
+    # The Lambda archive: uploaded once; Lambda reads it with the deployer's credentials.
+    "aws:s3/bucketObjectv2:BucketObjectv2": ("object", (
+        "s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:GetObjectTagging",
+        "s3:PutObjectTagging", "s3:GetObjectAcl")),
     "aws:kms/key:Key": ("kms-key", (
         "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
         "kms:EnableKeyRotation", "kms:ListResourceTags", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
@@ -135,6 +139,7 @@ def _scope(scope: str, workflow_id: str, account: str, region: str) -> list[str]
     name = f"{workflow_id}-*"
     return {
         "bucket": [f"arn:aws:s3:::{name}"],
+        "object": [f"arn:aws:s3:::{name}/lambda/*"],
         "kms-key": [f"arn:aws:kms:{region}:{account}:key/*"],
         "role": [f"arn:aws:iam::{account}:role/{name}"],
         "log-group": [f"arn:aws:logs:{region}:{account}:log-group:{name}"],

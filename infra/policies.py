@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "access_log_bucket_policy",
     "audit_bucket_policy",
+    "code_bucket_policy",
     "flag_store_bucket_policy",
     "gateway_role_policy",
     "is_wildcard_resource",
@@ -112,6 +113,11 @@ def audit_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
     """TLS only; every object is SSE-KMS with the audit key; no GOVERNANCE bypass."""
     return _document([_tls_only(bucket_arn), *_kms_only_puts(bucket_arn, kms_key_arn),
                       _deny_governance_bypass(bucket_arn)])  # fmt: skip
+
+
+def code_bucket_policy(bucket_arn: str) -> str:
+    """TLS only: the deployer writes archives, Lambda reads them with the deployer's credentials."""
+    return _document([_tls_only(bucket_arn)])
 
 
 def flag_store_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:

@@ -23,6 +23,8 @@ from infra.components import (
     AuditLogBucketArgs,
     FlagStore,
     FlagStoreArgs,
+    LambdaCode,
+    LambdaCodeArgs,
     LogEncryptionKey,
     LogEncryptionKeyArgs,
     ModelGateway,
@@ -55,7 +57,6 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     account_id = aws.get_caller_identity_output().account_id
     guardrail_arn = account_id.apply(lambda a: derive.guardrail_arn(wf, a))
     guardrail_identifier = account_id.apply(lambda a: derive.guardrail_identifier(wf, a))
-    archive = pulumi.FileArchive(str(config.archive_path))
     workflow_path = config.workflow_in_archive
     prefix = wf.id
 
@@ -74,6 +75,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             other_logged_bucket_arns=logged_bucket_arns,
         ),
     )
+    code = LambdaCode(
+        f"{prefix}-lambda-code",
+        LambdaCodeArgs(rules=rules[LogClass.LAMBDA_CODE], workflow_id=wf.id, archive_path=config.archive_path,
+                       access_log_bucket=audit.access_log_bucket_name),
+    )  # fmt: skip
     # The raw bucket's policy names the redaction role, whose policy names the raw bucket:
     # resolve the role ARN once the function component exists (no resource cycle, just order).
     reader_role_arn, resolve_reader_role_arn = pulumi.deferred_output()
@@ -92,7 +98,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     redaction = RedactionFunction(
         f"{prefix}-redaction",
         RedactionFunctionArgs(
-            archive=archive,
+            code=code.location,
             workflow_path=workflow_path,
             raw_bucket_name=raw.bucket_name,
             raw_bucket_arn=raw.bucket_arn,
@@ -117,11 +123,11 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             access_log_bucket=audit.access_log_bucket_name,
         ),
     )
-    resolve_logged_bucket_arns(pulumi.Output.all(raw.bucket_arn, flags.bucket_arn))
+    resolve_logged_bucket_arns(pulumi.Output.all(raw.bucket_arn, flags.bucket_arn, code.bucket_arn))
     gateway = ModelGateway(
         f"{prefix}-gateway",
         ModelGatewayArgs(
-            archive=archive,
+            code=code.location,
             workflow_id=wf.id,
             workflow_path=workflow_path,
             issuer=wf.sso.idp.issuer,
@@ -171,7 +177,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
     reconcile = ScheduledReconcile(
         f"{prefix}-reconcile",
         ScheduledReconcileArgs(
-            archive=archive,
+            code=code.location,
             workflow_id=wf.id,
             workflow_path=workflow_path,
             schedule_expression=config.reconcile_schedule,
@@ -207,6 +213,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             },
             "raw_invocation_logs": {"name": raw.bucket_name, "arn": raw.bucket_arn},
             "control_plane": {"name": flags.bucket_name, "arn": flags.bucket_arn},
+            "lambda_code": {"name": code.bucket_name, "arn": code.bucket_arn, "key": code.location.key},
         },
         "kms_keys": {
             "audit_log": audit.kms_key_arn,

@@ -49,8 +49,10 @@ def test_bucket_rules_come_from_the_retention_postures(bundle):
         assert (r.posture, r.days, r.source) == (getattr(retention, which), posture.days, posture.source)
         expected_mode = posture.object_lock_mode.upper() if locked else None
         assert r.object_lock_mode == expected_mode
-    assert rules[LogClass.S3_ACCESS_LOGS].sse_algorithm == "AES256"
-    assert {rules[c].sse_algorithm for c in LogClass if c is not LogClass.S3_ACCESS_LOGS} == {"aws:kms"}
+    sse_s3 = {LogClass.S3_ACCESS_LOGS, LogClass.LAMBDA_CODE}  # S3 log delivery; Lambda reading code
+    assert {rules[c].sse_algorithm for c in sse_s3} == {"AES256"}
+    assert {rules[c].sse_algorithm for c in LogClass if c not in sse_s3} == {"aws:kms"}
+    assert rules[LogClass.LAMBDA_CODE].posture == retention.audit_log  # the code kept as long as its records
 
 
 def test_model_arns_are_built_from_the_models_and_the_endpoint_region(bundle):

@@ -179,8 +179,12 @@ class S3Store:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _UNAVAILABLE_CODES or code.startswith("KMS.") or status >= 500 or status == 403:
             message = exc.response.get("Error", {}).get("Message", "")
+            # S3 answers a GET of a *missing* key with 403, not 404, to a caller without
+            # s3:ListBucket: an absent key then looks like a denied one.
+            hint = (" (a missing key reads as 403 unless the caller may s3:ListBucket this bucket)"
+                    if op == "read" and status == 403 else "")  # fmt: skip
             raise BackendUnavailable(
-                f"S3 store {self.describe()}: cannot {op} {key!r}: {code} {message}".rstrip() + "."
+                f"S3 store {self.describe()}: cannot {op} {key!r}: {code} {message}".rstrip() + hint + "."
             ) from exc
         raise exc
 

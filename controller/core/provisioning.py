@@ -12,6 +12,8 @@ which rules apply to it:
     control_plane        flags, releases, evals, state and the control-plane audit chain
     s3_access_logs       S3 server access logs of the buckets above (posture audit_log; SSE-S3 and
                          no Object Lock, because S3 cannot deliver access logs otherwise)
+    lambda_code          the Lambda deployment archive, uploaded once for every function (posture
+                         audit_log: the code that ran is kept as long as its records; SSE-S3)
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class LogClass(StrEnum):
     RAW_INVOCATION_LOGS = "raw_invocation_logs"
     CONTROL_PLANE = "control_plane"
     S3_ACCESS_LOGS = "s3_access_logs"
+    LAMBDA_CODE = "lambda_code"
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class BucketRules:
     object_lock_mode: str | None
     """``GOVERNANCE`` / ``COMPLIANCE`` as S3 spells it, or None when the bucket is not locked."""
     sse_algorithm: str
-    """``aws:kms`` (a dedicated customer-managed key) or ``AES256`` (access-log buckets only)."""
+    """``aws:kms`` (a dedicated customer-managed key) or ``AES256`` (access logs, Lambda code)."""
     versioned: bool = True
     """Whether the bucket keeps object versions. The raw bucket does not: it is drained as
     objects land, holds nothing an auditor needs, and a versioned bucket cannot keep an object
@@ -170,6 +173,8 @@ def bucket_rules(workflow: Workflow) -> dict[LogClass, BucketRules]:
         LogClass.CONTROL_PLANE: rules(LogClass.CONTROL_PLANE, "control_plane", lock=True, sse=SSE_KMS),
         # S3 server access logging delivers only to SSE-S3 buckets without default retention.
         LogClass.S3_ACCESS_LOGS: rules(LogClass.S3_ACCESS_LOGS, "audit_log", lock=False, sse=SSE_S3),
+        # The deployment archives the functions ran, kept as long as the records they produced.
+        LogClass.LAMBDA_CODE: rules(LogClass.LAMBDA_CODE, "audit_log", lock=False, sse=SSE_S3),
     }
 
 

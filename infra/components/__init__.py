@@ -2,6 +2,7 @@
 
 from infra.components.audit_log_bucket import AuditLogBucket, AuditLogBucketArgs
 from infra.components.flag_store import FlagStore, FlagStoreArgs
+from infra.components.lambda_code import LambdaCode, LambdaCodeArgs
 from infra.components.log_key import LogEncryptionKey, LogEncryptionKeyArgs
 from infra.components.model_gateway import ModelGateway, ModelGatewayArgs
 from infra.components.raw_invocation_logs import RawInvocationLogs, RawInvocationLogsArgs
@@ -14,6 +15,8 @@ __all__ = [
     "AuditLogBucketArgs",
     "FlagStore",
     "FlagStoreArgs",
+    "LambdaCode",
+    "LambdaCodeArgs",
     "LogEncryptionKey",
     "LogEncryptionKeyArgs",
     "ModelGateway",

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
+from infra.components.lambda_code import CodeLocation
 
 __all__ = ["LambdaFunction", "create_function"]
 
@@ -33,7 +34,7 @@ def create_function(
     name: str,
     *,
     parent: pulumi.Resource,
-    archive: pulumi.Archive,
+    code: CodeLocation,
     handler: str,
     description: str,
     environment: Mapping[str, pulumi.Input[str]],
@@ -64,7 +65,9 @@ def create_function(
         runtime=RUNTIME,
         architectures=[ARCHITECTURE],
         handler=handler,
-        code=archive,
+        s3_bucket=code.bucket,
+        s3_key=code.key,
+        source_code_hash=code.source_code_hash,
         role=role.arn,
         memory_size=memory_size,
         timeout=timeout,
@@ -72,6 +75,6 @@ def create_function(
         logging_config={"log_format": "JSON", "log_group": log_group.name},
         dead_letter_config={"target_arn": dead_letter_arn} if dead_letter_arn is not None else None,
         # The role must hold its permissions before the function can first run.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy, log_group]),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy, log_group, code.uploaded]),
     )
     return LambdaFunction(role, role_policy, log_group, function)

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.components._function import create_function
+from infra.components.lambda_code import CodeLocation
 
 __all__ = ["ACCESS_LOG_FORMAT", "ModelGateway", "ModelGatewayArgs"]
 
@@ -45,8 +46,8 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 @dataclass(frozen=True)
 class ModelGatewayArgs:
-    archive: pulumi.Archive
-    """The deployment archive (``python -m infra.build_archive``)."""
+    code: CodeLocation
+    """The deployment archive's S3 object (``LambdaCode``), shared by every function."""
     workflow_id: str
     workflow_path: str
     """The bundle's directory inside the archive."""
@@ -151,7 +152,7 @@ class ModelGateway(pulumi.ComponentResource):
         fn = create_function(
             name,
             parent=self,
-            archive=args.archive,
+            code=args.code,
             handler=HANDLER,
             description=f"ai-rollout {args.workflow_id}: the SSO-bound model gateway",
             environment={

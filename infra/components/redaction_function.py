@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.components._function import create_function
+from infra.components.lambda_code import CodeLocation
 
 __all__ = ["RedactionFunction", "RedactionFunctionArgs"]
 
@@ -25,8 +26,8 @@ HANDLER = "infra.handlers.redaction.handler"
 
 @dataclass(frozen=True)
 class RedactionFunctionArgs:
-    archive: pulumi.Archive
-    """The deployment archive (``python -m infra.build_archive``)."""
+    code: CodeLocation
+    """The deployment archive's S3 object (``LambdaCode``), shared by every function."""
     workflow_path: str
     """The bundle's directory inside the archive; its data boundaries define the detectors."""
     raw_bucket_name: pulumi.Input[str]
@@ -92,7 +93,7 @@ class RedactionFunction(pulumi.ComponentResource):
         fn = create_function(
             name,
             parent=self,
-            archive=args.archive,
+            code=args.code,
             handler=HANDLER,
             description="ai-rollout: redact Bedrock invocation logs into the audit bucket",
             environment={

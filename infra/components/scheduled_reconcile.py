@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.components._function import create_function
+from infra.components.lambda_code import CodeLocation
 
 __all__ = ["ScheduledReconcile", "ScheduledReconcileArgs"]
 
@@ -25,8 +26,8 @@ HANDLER = "infra.handlers.reconcile.handler"
 
 @dataclass(frozen=True)
 class ScheduledReconcileArgs:
-    archive: pulumi.Archive
-    """The deployment archive (``python -m infra.build_archive``)."""
+    code: CodeLocation
+    """The deployment archive's S3 object (``LambdaCode``), shared by every function."""
     workflow_id: str
     workflow_path: str
     """The bundle's directory inside the archive."""
@@ -70,7 +71,7 @@ class ScheduledReconcile(pulumi.ComponentResource):
         fn = create_function(
             name,
             parent=self,
-            archive=args.archive,
+            code=args.code,
             handler=HANDLER,
             description=f"ai-rollout {args.workflow_id}: scheduled reconcile (auto-rollback)",
             environment={

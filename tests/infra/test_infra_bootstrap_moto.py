@@ -176,3 +176,14 @@ def test_the_program_grants_list_bucket_unconditioned_on_the_flag_store():
     ):  # fmt: skip
         lists = [s for s in policies.statements_of(document) if "s3:ListBucket" in s["Action"]]
         assert lists and all(s["Resource"] == [bucket_arn] and "Condition" not in s for s in lists)
+
+
+def test_a_read_the_role_may_not_make_is_unavailable_and_says_why_a_missing_key_can_look_denied(stack, enforced):
+    """Fail closed: the reconcile role may not read the audit bucket, so a store there is
+    unavailable (not empty), and the message names the ListBucket cause an operator would
+    otherwise hunt for."""
+    from controller.errors import BackendUnavailable
+
+    store = S3Store(AUDIT_BUCKET, "requests", client=stack["reconcile"])
+    with pytest.raises(BackendUnavailable, match="unless the caller may s3:ListBucket"):
+        store.get("state/rollout.json")

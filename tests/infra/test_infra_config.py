@@ -69,6 +69,10 @@ def test_from_pulumi_reads_the_stack_config(monkeypatch, tmp_path):
                 "ai-rollout:gatewayThrottleBurst": "5",
                 "ai-rollout:gatewayThrottleRate": "2.5",
                 "ai-rollout:ssoGroupId": "g-123",
+                "ai-rollout:operatorGroupName": "ops",
+                "ai-rollout:identityCenterRoleArn": "arn:aws:iam::210987654321:role/ic",
+                "ai-rollout:identityCenterRegion": "eu-central-1",
+                "ai-rollout:bedrockInvocationLogging": "external",
             }
         ),
     )
@@ -76,6 +80,9 @@ def test_from_pulumi_reads_the_stack_config(monkeypatch, tmp_path):
     assert (config.workflow, config.region) == (BUNDLE, REGION)
     assert (config.gateway_throttle_burst, config.gateway_throttle_rate) == (5, 2.5)
     assert config.sso_group_id == "g-123"
+    assert (config.operator_group_name, config.identity_center_role_arn, config.identity_center_region) == (
+        "ops", "arn:aws:iam::210987654321:role/ic", "eu-central-1")  # fmt: skip
+    assert config.bedrock_invocation_logging == "external"
     assert config.lambda_archive == "build/lambda.zip"
     assert config.reconcile_schedule == "rate(15 minutes)"
     assert config.archive_path == tmp_path / "build" / "lambda.zip"
@@ -88,5 +95,8 @@ def test_the_example_stack_config_names_the_dev_bundle_copy_and_its_region(bundl
     doc = YAML(typ="safe").load((PROJECT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
     cfg = doc["config"]
     assert cfg["ai-rollout:workflow"] == "infra/dev-bundle/internal-docs-qa"  # never the COMPLIANCE bundle
+    from infra.config import INVOCATION_LOGGING_MODES
+
+    assert cfg["ai-rollout:bedrockInvocationLogging"] in INVOCATION_LOGGING_MODES
     assert cfg["aws:region"] == bundle.workflow.surface.endpoint.region
     assert Path(cfg["ai-rollout:lambdaArchive"]) == Path("build/lambda.zip")

@@ -75,7 +75,8 @@ def changed(before: dict, after: dict) -> set[tuple[str, str]]:
     [
         # 400 -> 390: CloudWatch still rounds up to 400, so only S3 retention moves.
         ("audit_log", 390, {(LIFECYCLE, f"{WF}-audit-log-lifecycle"), (LOCK, f"{WF}-audit-log-object-lock"),
-                            (LIFECYCLE, f"{WF}-audit-log-access-logs-lifecycle")}),
+                            (LIFECYCLE, f"{WF}-audit-log-access-logs-lifecycle"),
+                            (LIFECYCLE, f"{WF}-lambda-code-lifecycle")}),
         ("control_plane", 3000, {(LIFECYCLE, f"{WF}-flag-store-lifecycle"),
                                  (LOCK, f"{WF}-flag-store-object-lock")}),
         # The API's access logs (they identify callers) follow the transient posture: 1 -> 3 days.

@@ -29,6 +29,7 @@ T_FUNCTION = "aws:lambda/function:Function"
 T_LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 WF = "internal-docs-qa"
+CODE = f"{WF}-lambda-code"
 AUDIT, ACCESS, RAW, FLAGS = (
     f"{WF}-audit-log", f"{WF}-audit-log-access-logs", f"{WF}-raw-invocation-logs", f"{WF}-flag-store",
 )  # fmt: skip
@@ -135,7 +136,7 @@ def test_access_log_bucket_is_sse_s3_unlocked_and_kept_per_the_audit_posture(pro
     assert [r.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for r in rules] == [None, 1]
     allow = statements(config_of(program, T_POLICY, ACCESS)["policy"])["AllowS3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    logged = sorted(program.named(f"{p}-bucket").outputs["arn"] for p in (AUDIT, RAW, FLAGS))
+    logged = sorted(program.named(f"{p}-bucket").outputs["arn"] for p in (AUDIT, RAW, FLAGS, CODE))
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
                                   "ArnEquals": {"aws:SourceArn": logged}}  # fmt: skip
 
@@ -193,7 +194,8 @@ def test_redaction_function_runs_the_handler_with_a_dead_letter_queue(program, l
     fn = program.named(f"{WF}-redaction-function").inputs
     assert fn["handler"] == "infra.handlers.redaction.handler"
     assert fn["runtime"] == "python3.11" and fn["architectures"] == ["x86_64"]
-    assert fn["code"].path == str(lambda_archive)
+    code = program.one_of_type("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    assert (fn["s3Bucket"], fn["s3Key"]) == (bucket_id(program, CODE), code["key"])
     dlq = program.named(f"{WF}-redaction-dead-letters")
     assert fn["deadLetterConfig"] == {"targetArn": dlq.outputs["arn"]}
     assert dlq.inputs["sqsManagedSseEnabled"] is True
@@ -402,7 +404,7 @@ def test_components_have_typed_urns_and_prefixed_children(program):
     assert components == {
         f"ai-rollout:infra:{c}" for c in ("AuditLogBucket", "RawInvocationLogs", "RedactionFunction",
                                           "FlagStore", "ModelGateway", "SsoAccess", "ScheduledReconcile",
-                                          "LogEncryptionKey")
+                                          "LogEncryptionKey", "LambdaCode")
     }  # fmt: skip
     assert all(r.name.startswith(f"{WF}-") for r in program.resources)
 
@@ -617,3 +619,23 @@ def test_identity_center_resources_use_their_own_assume_role_provider(bundle, la
 def test_an_identity_center_role_that_is_not_a_role_arn_is_refused(bundle, lambda_archive):
     with pytest.raises(InvalidStackConfig, match="identityCenterRoleArn 'ai-admin' is not an IAM role ARN"):
         run_program(bundle, make_config(PROJECT, lambda_archive, identity_center_role_arn="ai-admin"))
+
+
+
+def test_the_archive_is_uploaded_once_and_every_function_runs_that_object(program, lambda_archive):
+    import base64
+    import hashlib
+
+    (obj,) = program.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert obj.inputs["source"].path == str(lambda_archive)
+    digest = hashlib.sha256(lambda_archive.read_bytes()).digest()
+    assert obj.inputs["key"] == f"lambda/{digest.hex()}.zip"  # a new build is a new object
+    functions = program.of_type(T_FUNCTION)
+    assert len(functions) == 3
+    for fn in functions:
+        assert "code" not in fn.inputs  # no inline upload
+        assert (fn.inputs["s3Bucket"], fn.inputs["s3Key"]) == (bucket_id(program, CODE), obj.inputs["key"])
+        assert fn.inputs["sourceCodeHash"] == base64.b64encode(digest).decode()
+    bucket = program.named(f"{CODE}-bucket").inputs
+    assert bucket["tags"]["ai-rollout:log-class"] == "lambda_code"
+    assert config_of(program, T_VERSIONING, CODE)["versioningConfiguration"] == {"status": "Enabled"}
