@@ -339,6 +339,9 @@ def _generic_secret(value: str, match: str) -> int:
         return 0
     if _strong_key(key):
         return len(value)  # the allowlist still drops placeholders, references and names
+    after = match[len(key) : len(key) + 2]
+    if after[:1] == ":" and after[1:2] not in (" ", "\t", '"', "'", ""):
+        return 0  # key:value with nothing between: an ARN or URI segment (secret:app-x), not YAML
     if _IDENTIFIER_SHAPED.search(value) is not None:
         return 0
     if value.isdigit() or _classes(value) < 2:
