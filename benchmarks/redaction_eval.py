@@ -192,8 +192,13 @@ def _other_text(measured: list[str], mb: float) -> list[str]:
     return out
 
 
+# E-mail and IP addresses in this text are real addresses (module authors, documented hosts):
+# found correctly, so they are reported apart from the false-positive count.
+_REAL_ADDRESSES = ("email", "ip-address")
+
+
 def findings_per_mb(redactor: Redactor, texts: list[str]) -> tuple[float, float, Counter, float]:
-    """(credential + customer findings per MB, network-address findings per MB, types, MB/s)."""
+    """(findings per MB other than addresses, e-mail and IP findings per MB, types, MB/s)."""
     size = sum(len(t.encode()) for t in texts)
     types: Counter = Counter()
     t0 = time.perf_counter()
@@ -201,9 +206,9 @@ def findings_per_mb(redactor: Redactor, texts: list[str]) -> tuple[float, float,
         for f in redactor.apply(text).findings:
             types[(f.category, f.type)] += 1
     elapsed = time.perf_counter() - t0
-    network = sum(n for (c, _), n in types.items() if c == "network-addresses")
-    other = sum(types.values()) - network
-    return other / (size / 1e6), network / (size / 1e6), types, size / 1e6 / elapsed
+    addresses = sum(n for (_, t), n in types.items() if t in _REAL_ADDRESSES)
+    other = sum(types.values()) - addresses
+    return other / (size / 1e6), addresses / (size / 1e6), types, size / 1e6 / elapsed
 
 
 def look_alikes(redactor: Redactor, n: int, seed: int) -> tuple[float, Counter]:
@@ -309,12 +314,12 @@ def run(real_mb: float = 8.0, per_cell: int = 20, per_locale: int = 300, ds_mb: 
     for text in _other_text(sources["cpython-stdlib"], 2.0):
         redactor.apply(text)
     for name, texts in sources.items():
-        per_mb, network, types, _ = findings_per_mb(redactor, texts)
+        per_mb, addresses, types, _ = findings_per_mb(redactor, texts)
         size = sum(len(t.encode()) for t in texts) / 1e6
-        top = ", ".join(f"{t}={n}" for (_, t), n in types.most_common(5))
-        target(
-            per_mb <= 2.0, f"{name:<24} {size:5.1f} MB: {per_mb:5.2f} findings/MB (<= 2); ip {network:.2f}/MB; {top}"
-        )
+        false = ", ".join(f"{t}={n}" for (_, t), n in types.most_common() if t not in _REAL_ADDRESSES) or "none"
+        target(per_mb <= 2.0, f"{name:<24} {size:5.1f} MB: {per_mb:5.2f} false findings/MB (<= 2): {false}")
+        real = ", ".join(f"{t}={n}" for (_, t), n in types.items() if t in _REAL_ADDRESSES)
+        print(f"        {name:<24} real addresses found: {addresses:5.2f}/MB ({real})")
     rate, altered = look_alikes(redactor, 200, seed)
     target(rate <= 0.01, f"look-alikes altered {100 * rate:4.2f}% (<= 1%) {dict(altered)}")
 

@@ -76,9 +76,12 @@ _PEM_END = r"-{3,6}[ \t]{0,4}(?i:END[ A-Z0-9_]{0,40}PRIVATE[ \t]{1,4}KEY(?: BLOC
 # raw or JSON-escaped line breaks; the validator decodes the start and checks the key's structure.
 _KEY_LINE_BREAK = r"(?:\r?\n|\\r\\n|\\n)[ \t]{0,8}"
 _KEY_BODY = (
-    r"(?:^|[^A-Za-z0-9+/=])((?:[A-Za-z0-9+/]{64}" + _KEY_LINE_BREAK + r"){3,}[A-Za-z0-9+/]{0,63}={0,2}"
+    r"((?:[A-Za-z0-9+/]{64}" + _KEY_LINE_BREAK + r"){3,}[A-Za-z0-9+/]{0,63}={0,2}"
     r"|(?:[A-Za-z0-9+/]{70}" + _KEY_LINE_BREAK + r"){3,}[A-Za-z0-9+/]{0,69}={0,2})"
 )
+# Where a body can start: a full line. A start inside a longer run decodes misaligned and fails
+# the validator's structure check.
+_KEY_BODY_LOCATOR = r"[A-Za-z0-9+/]{64}(?:\r?\n|\\r\\n|\\n)|[A-Za-z0-9+/]{70}(?:\r?\n|\\n)"
 # A body starts (after line breaks, possibly JSON-escaped, and the headers of an encrypted key)
 # with a run of base64: "paste the key's header line here" is not a key.
 _PEM_BODY_START = (
@@ -113,6 +116,7 @@ _CONN_KEYS = (
 )
 _XML_KEYS = r"(?:password|passwd|secret|token|api[_-]?key|client[_-]?secret)"
 _MBI = r"[AC-HJKMNP-RT-Y]"
+_NON_ASCII = "\u0080-\U0010ffff"  # a class range written with the characters themselves (RE2 and re)
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = _OCTET + r"(?:\." + _OCTET + r"){3}"
 _H16 = r"[0-9A-Fa-f]{1,4}"
@@ -140,7 +144,7 @@ def _builtin_detectors() -> tuple[Detector, ...]:
         _d(
             "private-key-body", cred, _KEY_BODY,
             "Private key body without its header line (PKCS#1, PKCS#8, SEC1 or OpenSSH structure)",
-            group=1, validator=_private_key_body, automaton="keybody",
+            group=1, validator=_private_key_body, automaton="keybody", locate=_KEY_BODY_LOCATOR,
         ),
         _d(
             "aws-bedrock-api-key", cred,
@@ -377,9 +381,10 @@ def _builtin_detectors() -> tuple[Detector, ...]:
             "email", cust,
             # Letters of any script (a non-ASCII byte range: Unicode classes inside a counted
             # repetition would multiply the DFA's states), and not glued to a letter on the left.
-            r"(?:^|[^A-Za-z0-9._%+\x{80}-\x{10FFFF}-])((?:[A-Za-z0-9]|[\x{80}-\x{10FFFF}])"
-            r"(?:[A-Za-z0-9._%+-]|[\x{80}-\x{10FFFF}]){0,63}@(?:(?:[A-Za-z0-9-]|[\x{80}-\x{10FFFF}])+\.)+"
-            r"(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|[\x{80}-\x{10FFFF}]{2,24}))(?:[^A-Za-z0-9\x{80}-\x{10FFFF}-]|$)",
+            r"(?:^|[^A-Za-z0-9._%+" + _NON_ASCII + r"-])((?:[A-Za-z0-9]|[" + _NON_ASCII + r"])"
+            r"(?:[A-Za-z0-9._%+-]|[" + _NON_ASCII + r"]){0,63}@(?:(?:[A-Za-z0-9-]|[" + _NON_ASCII + r"])+\.)+"
+            r"(?:[A-Za-z]{2,24}|xn--[a-z0-9-]{1,59}|[" + _NON_ASCII + r"]{2,24}))(?:[^A-Za-z0-9" + _NON_ASCII
+            + r"-]|$)",
             "Email address",
             group=1, allow=[r"^git@", r"@[0-9]+x\.(?:png|jpe?g|gif|webp|svg)$"], automaton="email",
         ),

@@ -113,7 +113,20 @@ def _aws_secret_key(value: str, match: str) -> int:
     has_digit = any(c.isdigit() for c in value)
     if not (has_lower and has_upper and has_digit) or value.count("/") > 4:
         return 0
+    if "+" not in value and "/" not in value and _camel_words(value):
+        return 0  # EC2SpotFleetRequestAverageCPUUtilization: words, not 40 random characters
     return len(value) if shannon_entropy(value) >= 4.2 else 0
+
+
+def _camel_words(value: str) -> bool:
+    """Whether a value reads as CamelCase words: few capitals and a lowercase run of five or more
+    (40 random base64 characters have about 16 capitals)."""
+    upper = sum(1 for c in value if c.isupper())
+    run = longest = 0
+    for c in value:
+        run = run + 1 if c.islower() else 0
+        longest = max(longest, run)
+    return upper <= 10 and longest >= 5
 
 
 def _jwt(value: str, match: str) -> int:
@@ -321,6 +334,7 @@ _IDENTIFIER_SHAPED = compile_pattern(
     r"|arn:aws[a-z-]*:.*|[a-z]{2}(?:-gov)?-[a-z]+-[0-9]:[0-9]{12}:.*"  # ARNs, and their tails
     r"|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{8,10}-[a-z0-9]{5}|[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}"  # pod names
     r"|[0-9a-f]{7,16}|[0-9a-f]{40}|[0-9A-F]{40}"  # short digests, git SHAs
+    r"|[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+:[a-z_][a-z0-9_]*"  # entry points: package.module:func
     r")$"
 )
 
@@ -339,6 +353,9 @@ def _generic_secret(value: str, match: str) -> int:
         return 0
     if _strong_key(key):
         return len(value)  # the allowlist still drops placeholders, references and names
+    after = match[len(key) : len(key) + 2]
+    if after[:1] == ":" and after[1:2] not in (" ", "\t", '"', "'", ""):
+        return 0  # key:value with nothing between: an ARN or URI segment (secret:app-x), not YAML
     if _IDENTIFIER_SHAPED.search(value) is not None:
         return 0
     if value.isdigit() or _classes(value) < 2:
