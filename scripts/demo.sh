@@ -81,7 +81,7 @@ ask "${INSIDER[@]}" "$Q" || true
 rollout unkill --workflow "$W" --operator sam.okafor --reason "false alarm: no exposure found"
 ask "${INSIDER[@]}" "$Q"
 
-step "12. A careless change (the credentials boundary removed) fails its eval, and its promotion is refused"
+step "12. A careless change (the credentials boundary removed) is refused before any eval: its golden cases say why"
 CARELESS="$STATE/careless-project"
 mkdir -p "$CARELESS"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$CARELESS/"
@@ -95,9 +95,8 @@ data["data_boundaries"]["forbidden"] = [f for f in data["data_boundaries"]["forb
 with path.open("w") as fh:
     yaml.dump(data, fh)
 EOF
-rollout release create --workflow "$CARELESS/workflows/internal-docs-qa"
-expect_exit 3 rollout eval run --workflow "$CARELESS/workflows/internal-docs-qa" --json > "$STATE/careless-eval.json"
-py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('careless release eval:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/careless-eval.json"
+# validate knows statically that the golden cases expecting a credentials block can no longer pass
+expect_exit 2 rollout release create --workflow "$CARELESS/workflows/internal-docs-qa"
 expect_exit 3 rollout promote --workflow "$CARELESS/workflows/internal-docs-qa" --cohort internal --operator priya.natarajan --reason "small cleanup"
 
 step "13. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"

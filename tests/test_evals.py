@@ -138,9 +138,15 @@ def test_run_judges_a_named_release_by_prefix(project: Path, state: Path) -> Non
 
 
 def _drop_credentials_boundary(project: Path) -> None:
+    # The category stays declared (validate refuses golden cases that expect a block of an undeclared
+    # category), but its detector no longer matches real credentials: they reach the model.
     def edit(data: Any) -> None:
-        forbidden = data["data_boundaries"]["forbidden"]
-        forbidden[:] = [f for f in forbidden if f["category"] != "credentials"]
+        for f in data["data_boundaries"]["forbidden"]:
+            if f["category"] == "credentials":
+                f["detectors"] = ["pattern:weak-credential"]
+        data["data_boundaries"]["patterns"].append(
+            {"id": "weak-credential", "category": "credentials", "description": "too narrow", "regex": "\\bNOSUCHKEY-[0-9]{12}\\b"}
+        )
 
     edit_yaml(project / "workflow.yaml", edit)
 

@@ -23,6 +23,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS requests (
   findings map<string,map<string,bigint>>,
   decision string,
   reason string,
+  requires_human_verification boolean,
   error string,
   latency_ms map<string,double>
 )

@@ -30,6 +30,7 @@ FROM read_json(@files@, format = 'newline_delimited', columns = {
     'findings': 'MAP(VARCHAR, MAP(VARCHAR, BIGINT))',
     'decision': 'VARCHAR',
     'reason': 'VARCHAR',
+    'requires_human_verification': 'BOOLEAN',
     'error': 'VARCHAR',
     'latency_ms': 'MAP(VARCHAR, DOUBLE)'
 });
