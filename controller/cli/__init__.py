@@ -9,6 +9,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -130,21 +131,23 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
         out.print(table)
 
 
+class PolicyFormat(StrEnum):
+    MD = "md"
+    JSON = "json"
+
+
 @app.command()
 @reports_errors
 def policy(
     workflow: Path | None = WorkflowOption,
-    format: str = typer.Option("md", "--format", help="md | json"),
+    format: PolicyFormat = typer.Option(PolicyFormat.MD, "--format", help="md, or json (the same as --json)."),
     json_output: bool = JsonOption,
 ) -> None:
     """Render the one-page published policy and approved tools list from the bundle."""
     from controller.bundle.policy import policy_document, render_markdown
-    from controller.errors import InvalidInput
 
-    if format not in ("md", "json"):
-        raise InvalidInput(f"--format {format!r}: choose md or json.")
     bundle = load(workflow)
-    if json_output or format == "json":
+    if json_output or format is PolicyFormat.JSON:
         print_json(policy_document(bundle))
     else:
         sys.stdout.write(render_markdown(bundle))

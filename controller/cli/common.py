@@ -98,6 +98,7 @@ class JsonErrorsGroup(TyperGroup):
             code = int(getattr(exc, "exit_code", 2))
             if "--json" in argv:
                 message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+                message = message.replace("Value error, ", "")  # typer's pydantic coercion prefix
                 error = {"type": type(exc).__name__, "message": message, "exit_code": code}
                 print_json({"ok": False, "error": error})
             else:
