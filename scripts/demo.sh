@@ -64,12 +64,6 @@ ask "${OUTSIDER[@]}" "$Q"
 step "7. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
 expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA""FAKE2TESTKEY7DOC, which role do I need?"
 
-step "7b. The same key hidden with zero-width spaces is blocked too; nothing of it reaches the request log"
-ZW=$'\u200b'
-expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA${ZW}FAKE${ZW}2TEST${ZW}KEY7DOC, which role do I need?"
-if cat "$STATE"/requests/*.jsonl | grep -q "FAKE"; then echo "demo: a key fragment reached the request log" >&2; exit 1; fi
-cat "$STATE"/requests/*.jsonl | grep -c 'aws_access_key_id \[REDACTED:aws-access-key\], which role' | sed 's/^/request log: no fragment of the key; records with the redacted prompt: /'
-
 step "8. A personal account is refused before anything else happens"
 expect_exit 3 ask --as alice.moreau@gmail.com --groups eng,ai-pilot "$Q"
 
@@ -87,7 +81,7 @@ ask "${INSIDER[@]}" "$Q" || true
 rollout unkill --workflow "$W" --operator sam.okafor --reason "false alarm: no exposure found"
 ask "${INSIDER[@]}" "$Q"
 
-step "12. A careless change (the credentials boundary narrowed to one detector) fails its eval, and its promotion is refused"
+step "12. A careless change (the credentials boundary removed) is refused before any eval: its golden cases say why"
 CARELESS="$STATE/careless-project"
 mkdir -p "$CARELESS"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$CARELESS/"
@@ -97,15 +91,12 @@ from pathlib import Path
 from ruamel.yaml import YAML
 path = Path(sys.argv[1]); yaml = YAML()
 data = yaml.load(path.read_text())
-for f in data["data_boundaries"]["forbidden"]:  # removing it outright is refused by validate
-    if f["category"] == "credentials":
-        f["detectors"] = ["builtin:jwt"]
+data["data_boundaries"]["forbidden"] = [f for f in data["data_boundaries"]["forbidden"] if f["category"] != "credentials"]
 with path.open("w") as fh:
     yaml.dump(data, fh)
 EOF
-rollout release create --workflow "$CARELESS/workflows/internal-docs-qa"
-expect_exit 3 rollout eval run --workflow "$CARELESS/workflows/internal-docs-qa" --json > "$STATE/careless-eval.json"
-py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('careless release eval:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/careless-eval.json"
+# validate knows statically that the golden cases expecting a credentials block can no longer pass
+expect_exit 2 rollout release create --workflow "$CARELESS/workflows/internal-docs-qa"
 expect_exit 3 rollout promote --workflow "$CARELESS/workflows/internal-docs-qa" --cohort internal --operator priya.natarajan --reason "small cleanup"
 
 step "13. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"

@@ -28,14 +28,14 @@ from controller.models.base import ModelRequest  # noqa: E402
 from controller.models.local import LocalExtractiveAdapter, question_from_prompt  # noqa: E402
 
 DEGRADED_ANSWER = "Sure! Based on industry best practice, the answer is: within 2 hours, escalate to your manager."
-BASELINE_HEADER = "Quoted from the internal docs by the offline extractive baseline"
+BASELINE_MARK = "by the offline extractive baseline"
 
 
 def in_own_words(model_id: str, text: str) -> str:
     """The simulated endpoint answers as itself, not with the offline baseline's header (whose
     sentence next to ``model: northwind-docs-7b`` was misleading); the quoted, cited facts stay."""
     first, _, rest = text.partition("\n")
-    if not first.startswith(BASELINE_HEADER):
+    if BASELINE_MARK not in first:
         return text
     return f"{model_id} (simulated self-hosted model, demo only) answers from the cited docs:\n{rest}"
 

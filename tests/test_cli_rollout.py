@@ -332,3 +332,36 @@ def test_version_and_environment_for_global_and_common_options(state: Path, monk
     monkeypatch.setenv("ROLLOUT_WORKFLOW", "internal-docs-qa")
     code, doc = rollout_json(state, "kill", "--reason", "env test")
     assert code == 0 and doc["state"]["kill"]["by"] == OP
+
+
+def test_release_list_names_workflow_and_adapter_and_prefix_messages(state: Path) -> None:
+    digest = create_release(state)
+    code, doc = rollout_json(state, "release", "list")
+    assert code == 0 and doc["releases"] == [digest]
+    assert doc["items"][0] == {
+        "digest": digest, "workflow": "internal-docs-qa", "adapter": "local", "model": "local-extractive-v1", "prompt": "answer v1",
+    }
+    text = runner.invoke(_app(), ["--state", str(state), "release", "list"], env={"COLUMNS": "200"})
+    assert digest[:12] in text.stdout and "internal-docs-qa" in text.stdout and "local" in text.stdout
+    other = "0" * 8 if not digest.startswith("0" * 8) else "f" * 8
+    missing = rollout(state, "release", "show", other)
+    assert missing.exit_code == 2 and "no release stored starts with it" in missing.stderr
+    short = rollout(state, "release", "show", digest[:6])
+    assert short.exit_code == 2 and "at least 8 hex characters" in short.stderr
+    assert rollout(state, "release", "show", digest[:8]).exit_code == 0
+
+
+def test_redact_names_blocked_and_redacted_findings_apart(state: Path) -> None:
+    import random
+
+    try:
+        from tests.fakes.secrets import UPPER27, chars
+    except ModuleNotFoundError:
+        from fakes.secrets import UPPER27, chars
+    key = "AKIA" + chars(random.Random(7), UPPER27, 16)
+    redact_only = runner.invoke(_app(), ["redact"], input="mail jo@customer.example please\n")
+    assert redact_only.exit_code == 0 and "redacted: email x1" in redact_only.stderr and "BLOCKED" not in redact_only.stderr
+    both = runner.invoke(_app(), ["redact"], input=f"key {key} and jo@customer.example\n")
+    assert both.exit_code == 3
+    assert "BLOCKED: aws-access-key x1" in both.stderr and "redacted: email x1" in both.stderr
+    assert key not in both.stdout

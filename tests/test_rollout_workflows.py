@@ -203,6 +203,7 @@ def test_support_drafts_redact_customer_data_and_require_human_verification(ship
     assert code == 0 and doc["ok"] is True, doc
     assert doc["decision"] == "answered" and doc["requires_human_verification"] is True
     assert "shipping-delays" in doc["citations"] and email not in doc["answer"]
+    assert doc["answer"].startswith("Draft reply for the agent to check")  # the baseline's wording for the kind
     text = run(shipped, *["ask", *w, "--as", "ana.silva@corp.example", "--groups", "support-leads", question])
     assert "DRAFT:" in text.stdout
     records = [
@@ -231,3 +232,12 @@ def test_ask_while_killed_exits_3_with_ok_false(shipped: Path) -> None:
     assert run(shipped, "kill", *w, "--reason", "x", "--operator", "tomas.reyes").exit_code == 0
     code, doc = run_json(shipped, "ask", *w, "--as", "ana.silva@corp.example", "--groups", "support-leads", "hi")
     assert code == 3 and doc["ok"] is False and doc["decision"] == "disabled"
+
+
+def test_the_support_golden_set_passes_offline_on_its_own_release(shipped: Path) -> None:
+    w = ["-w", "support-reply-drafting"]
+    assert run(shipped, "release", "create", *w, "--adapter", "local").exit_code == 0
+    code, doc = run_json(shipped, "eval", "run", *w, "--adapter", "local", "--operator", "ci")
+    assert code == 0, doc
+    assert doc["result"]["verdict"] == "PASS"
+    assert set(doc["result"]["categories"]) == {"correctness", "policy-compliance", "refusal"}

@@ -285,3 +285,101 @@ def test_prose_may_name_a_command_without_its_required_options() -> None:
     )
     ((_, _, argv, complete),) = commands_in("`rollout status now`")
     assert check_command(root, argv, complete)  # still no stray arguments
+
+
+# --- every command, run as an operator would copy it, against a two-bundle state ---------------------
+
+RUN_ORDER = [
+    "promotion.md",
+    "eval-failure.md",
+    "rollback.md",
+    "kill-switch.md",
+    "fallback.md",
+    "incident-accountability.md",
+    "weekly-review.md",
+    "review-checklist.md",
+    "onboarding-another-workflow.md",
+]
+
+
+def shell_steps(text: str) -> list[tuple[int, str, list[str]]]:
+    """In document order: ("export", line, [NAME=value, ...]) and ("rollout", line, argv) of the
+    fenced blocks, the way a shell would see them (backslash continuations joined)."""
+    steps: list[tuple[int, str, list[str]]] = []
+    for m in _FENCE.finditer(text):
+        start = text.count("\n", 0, m.start(2)) + 1
+        logical, first = "", None
+        for offset, raw in enumerate(m.group(2).splitlines()):
+            first = start + offset if first is None else first
+            if raw.rstrip().endswith("\\"):
+                logical += raw.rstrip()[:-1] + " "
+                continue
+            line, logical = logical + raw, ""
+            if line.strip().startswith("export "):
+                steps.append((first, "export", _tokens(line)[1:]))
+            else:
+                for _, source, argv, _complete in commands_in(f"```sh\n{line}\n```"):
+                    steps.append((first, source, argv))
+            first = None
+    return steps
+
+
+def test_every_runbook_command_runs_as_written_against_two_bundles(tmp_path: Any, monkeypatch: Any) -> None:
+    """The PATH step done, each runbook's set-once block exported (then pointed at the second
+    bundle, so the runbooks are shown to be written for any workflow), every command runs: no
+    usage or input error (exit 2), no traceback. Gates may refuse (3) and checks may fail (1):
+    that depends on the state the earlier commands left, not on how the command is written.
+    Commands that need a deployed stack (`$(pulumi stack output ...)`) are listed and skipped."""
+    import re as _re
+
+    from typer.testing import CliRunner
+
+    from controller import cli
+    from tests.conftest import BUNDLE, copy_project, edit_yaml
+    from tests.test_rollout_init import fill_in
+
+    copy_project(tmp_path, (BUNDLE, "workflows/support-reply-drafting"))
+    monkeypatch.chdir(tmp_path)
+    for bundle in ("internal-docs-qa", "support-reply-drafting"):
+        edit_yaml(
+            tmp_path / "workflows" / bundle / "workflow.yaml",
+            lambda d: [c.__setitem__("bake_time", "0h") for c in d["rollout"]["cohorts"]],
+        )
+    import datetime as dt
+    import shutil
+
+    today = dt.date.today().isoformat()
+    # what `pulumi stack export --file stack-export.json` would write: the example export the tests use
+    shutil.copy(REPO / "tests/fixtures/stack-export.json", tmp_path / "stack-export.json")
+    (tmp_path / "notes.txt").write_text("Customer jordan@customer.example asked about INC-20431.\n")  # review-checklist's input
+    base_env = {"ROLLOUT_STATE": str(tmp_path / "state"), "ROLLOUT_MODEL_ADAPTER": "local"}
+    monkeypatch.delenv("ROLLOUT_STORE", raising=False)
+    runner = CliRunner()
+    ran, skipped, problems = 0, [], []
+    for name in RUN_ORDER:
+        env = dict(base_env)
+        for line, source, argv in shell_steps((RUNBOOKS / name).read_text(encoding="utf-8")):
+            if source == "export":
+                env.update(a.split("=", 1) for a in argv if "=" in a)
+                if name != "onboarding-another-workflow.md":
+                    env.update(WORKFLOW="support-reply-drafting", OPERATOR="tomas.reyes")
+                continue
+            if "$(pulumi" in source:
+                skipped.append(f"{name}:{line}")
+                continue
+            values = {**env, "(date +%F)": today}
+            args = [
+                _re.sub(r"\$(\(date \+%F\)|\w+)|\$\{(\w+)\}", lambda m, v=values: v.get(m[1] or m[2], m[0]), a)
+                for a in argv[1:]
+            ]
+            assert not any("$" in a for a in args), f"{name}:{line}: unset variable in {source!r}"
+            result = runner.invoke(cli.app, args, env=env)
+            ran += 1
+            if result.exit_code not in (0, 1, 3) or "Traceback" in result.output:
+                problems.append(f"runbooks/{name}:{line}: {source.strip()}\n    exit {result.exit_code}: {result.output[-600:]}")
+            if args[:1] == ["init"] and result.exit_code == 0:
+                fill_in(tmp_path / "workflows" / args[1])  # the runbook's "fill it in" step
+    assert not problems, "\n".join(problems)
+    assert ran >= 40, ran
+    # these need `pulumi stack output` of a deployed stack
+    assert skipped == ["kill-switch.md:70", "weekly-review.md:41"], skipped

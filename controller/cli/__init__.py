@@ -9,6 +9,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -138,21 +139,23 @@ def validate(workflow: Path | None = WorkflowOption, json_output: bool = JsonOpt
         out.print(table)
 
 
+class PolicyFormat(StrEnum):
+    MD = "md"
+    JSON = "json"
+
+
 @app.command()
 @reports_errors
 def policy(
     workflow: Path | None = WorkflowOption,
-    format: str = typer.Option("md", "--format", help="md | json"),
+    format: PolicyFormat = typer.Option(PolicyFormat.MD, "--format", help="md, or json (the same as --json)."),
     json_output: bool = JsonOption,
 ) -> None:
     """Render the one-page published policy and approved tools list from the bundle."""
     from controller.bundle.policy import policy_document, render_markdown
-    from controller.errors import InvalidInput
 
-    if format not in ("md", "json"):
-        raise InvalidInput(f"--format {format!r}: choose md or json.")
     bundle = load(workflow)
-    if json_output or format == "json":
+    if json_output or format is PolicyFormat.JSON:
         print_json(policy_document(bundle))
     else:
         sys.stdout.write(render_markdown(bundle))
@@ -233,17 +236,31 @@ def release_show(
 @release_app.command("list")
 @reports_errors
 def release_list(ctx: typer.Context, json_output: bool = JsonOption) -> None:
-    """List stored releases."""
-    from controller.core.release import list_releases
+    """List stored releases: digest, workflow, adapter and model, prompt version (each re-verified)."""
+    from controller.core.release import list_releases, load_release
 
-    digests = list_releases(state_store(ctx))
+    store = state_store(ctx)
+    digests = list_releases(store)
+    items = []
+    for digest in digests:
+        m = load_release(store, digest).manifest
+        items.append(
+            {
+                "digest": digest,
+                "workflow": m["workflow"],
+                "adapter": m["model"]["adapter"],
+                "model": m["model"]["id"],
+                "prompt": f"{m['prompt']['id']} v{m['prompt']['version']}",
+            }
+        )
     if json_output:
-        print_json({"releases": digests})
+        print_json({"releases": digests, "items": items})
         return
     table = Table(title="releases")
-    table.add_column("digest")
-    for d in digests:
-        table.add_row(d)
+    for col in ("digest", "workflow", "adapter", "model", "prompt"):
+        table.add_column(col, overflow="fold")
+    for item in items:
+        table.add_row(item["digest"][:12], item["workflow"], item["adapter"], item["model"], item["prompt"])
     out.print(table)
 
 
@@ -381,9 +398,14 @@ def redact(
     else:
         sys.stdout.write(result.text)
         if result.findings:
-            summary = ", ".join(f"{k} x{v}" for k, v in summarize(result.findings).items())
-            state = "BLOCKED" if result.blocked else "redacted"
-            err.print(f"{state}: {summary}", highlight=False)
+            # Name which findings block and which were only redacted: a redact-only type is never "BLOCKED".
+            blocking = set(result.blocked_categories) if result.blocked else set()
+            hard = [f for f in result.findings if f.category in blocking]
+            soft = [f for f in result.findings if f.category not in blocking]
+            for label, group in (("BLOCKED", hard), ("redacted", soft)):
+                if group:
+                    summary = ", ".join(f"{k} x{v}" for k, v in summarize(group).items())
+                    err.print(f"{label}: {summary}", highlight=False)
     if result.blocked:
         raise typer.Exit(3)
 

@@ -32,6 +32,7 @@ __all__ = [
     "StoreOption",
     "WorkflowOption",
     "err",
+    "flag",
     "load",
     "load_policy",
     "out",
@@ -53,7 +54,12 @@ WorkflowOption = typer.Option(
     envvar="ROLLOUT_WORKFLOW",
     help="Workflow id or bundle directory (env ROLLOUT_WORKFLOW; default: the only bundle under workflows/).",
 )
-JsonOption = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+def flag(name: str, help: str, **kwargs: Any) -> Any:
+    """An on/off option, shown in --help without a ``<bool>`` metavar."""
+    return typer.Option(False, name, metavar=" ", help=help, **kwargs)
+
+
+JsonOption = flag("--json", "Machine-readable JSON on stdout.")
 
 
 @dataclass
@@ -98,6 +104,7 @@ class JsonErrorsGroup(TyperGroup):
             code = int(getattr(exc, "exit_code", 2))
             if "--json" in argv:
                 message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+                message = message.replace("Value error, ", "")  # typer's pydantic coercion prefix
                 error = {"type": type(exc).__name__, "message": message, "exit_code": code}
                 print_json({"ok": False, "error": error})
             else:

@@ -30,6 +30,7 @@ from controller.cli.common import (
     JsonOption,
     WorkflowOption,
     err,
+    flag,
     load_policy,
     out,
     print_json,
@@ -55,9 +56,7 @@ __all__ = ["register", "rollback_hook_for", "service_for"]
 OperatorOption = typer.Option(
     None, "--operator", envvar="ROLLOUT_OPERATOR", help="Who is acting (env ROLLOUT_OPERATOR; default: the OS user)."
 )
-StsOption = typer.Option(
-    False, "--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name)."
-)
+StsOption = flag("--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name).")
 K8sOption = typer.Option(
     None,
     "--k8s-configmap",
@@ -146,7 +145,7 @@ class CohortName(StrEnum):
     GENERAL = "general"
 
 
-AllOption = typer.Option(False, "--all", help="Every workflow under workflows/.")
+AllOption = flag("--all", help="Every workflow under workflows/.")
 
 
 def _target(service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None) -> dict[str, Any]:
@@ -242,9 +241,7 @@ def promote(
     ),
     approved_by: list[str] = typer.Option([], "--approved-by", help="An approver (repeatable); not the operator."),
     reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the audit chain."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show the gate's verdict and the flag document's diff; change nothing."
-    ),
+    dry_run: bool = flag("--dry-run", help="Show the gate's verdict and the flag document's diff; change nothing."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
     workflow: Path | None = WorkflowOption,
@@ -307,9 +304,9 @@ def rollback(
 def kill(
     ctx: typer.Context,
     reason: str = ReasonRequired,
-    off: bool = typer.Option(False, "--off", help="Release the kill switch instead (same as `rollout unkill`)."),
-    release_switch: bool = typer.Option(False, "--release", hidden=True, help="Old spelling of --off."),
-    all_workflows: bool = typer.Option(False, "--all", help="Engage the kill switch of every workflow at once."),
+    off: bool = flag("--off", help="Release the kill switch instead (same as `rollout unkill`)."),
+    release_switch: bool = flag("--release", hidden=True, help="Old spelling of --off."),
+    all_workflows: bool = flag("--all", help="Engage the kill switch of every workflow at once."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
     workflow: Path | None = WorkflowOption,

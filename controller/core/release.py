@@ -199,10 +199,13 @@ def resolve_digest(store: Any, prefix: str) -> str:
     """A full digest from an unambiguous prefix (at least 8 hex characters)."""
     if len(prefix) == 64:
         return prefix
-    matches = [d for d in list_releases(store) if d.startswith(prefix)] if len(prefix) >= 8 else []
-    if len(matches) != 1:
-        found = "no release" if not matches else f"{len(matches)} releases"
-        raise InvalidInput(f"release {prefix!r}: {found} match; give at least 8 hex characters of one digest.")
+    if len(prefix) < 8:
+        raise InvalidInput(f"release {prefix!r}: give at least 8 hex characters of a digest (`rollout release list`).")
+    matches = [d for d in list_releases(store) if d.startswith(prefix)]
+    if not matches:
+        raise InvalidInput(f"release {prefix!r}: no release stored starts with it (`rollout release list`).")
+    if len(matches) > 1:
+        raise InvalidInput(f"release {prefix!r}: {len(matches)} releases start with it; give more characters.")
     return matches[0]
 
 

@@ -32,11 +32,13 @@ def make_adapter(
     auth: Literal["bearer", "api-key"] = "bearer",
     api_version: str | None = None,
     contact: str | None = None,
+    use_case: str | None = None,
 ) -> ModelAdapter:
     """The adapter for ``endpoint``.
 
     - ``local``: the offline extractive baseline over ``retriever``'s corpus; ``contact``
-      (the bundle's ``fallback.contact``) is named in its "not in the docs" answer.
+      (the bundle's ``fallback.contact``) is named in its "not in the docs" answer; ``use_case``
+      chooses its wording (``controller.models.local.BASELINE_HEADERS``).
     - ``bedrock``: Converse in ``endpoint.region`` (``endpoint_url`` overrides the AWS
       endpoint, e.g. a VPC endpoint or a test server; ``guardrail`` is the bundle's).
     - ``openai-compatible``: ``endpoint_url`` or ``endpoint.base_url``; the key is read from
@@ -46,7 +48,7 @@ def make_adapter(
     """
     kind = EndpointKind(endpoint.kind)
     if kind is EndpointKind.LOCAL:
-        return LocalExtractiveAdapter(retriever, contact=contact)
+        return LocalExtractiveAdapter(retriever, contact=contact, use_case=use_case)
     if kind is EndpointKind.BEDROCK:
         from controller.models.bedrock import BedrockAdapter  # boto3 is slow to import
 

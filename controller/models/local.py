@@ -19,11 +19,28 @@ from dataclasses import dataclass
 from controller.core.retrieval import Passage, Retriever, strip_placeholders, tokenize
 from controller.models.base import ModelRequest, ModelResponse
 
-__all__ = ["LOCAL_MODEL_ID", "NOT_IN_DOCS", "LocalExtractiveAdapter", "answer_units", "question_from_prompt"]
+__all__ = [
+    "BASELINE_HEADERS",
+    "LOCAL_MODEL_ID",
+    "NOT_IN_DOCS",
+    "LocalExtractiveAdapter",
+    "answer_units",
+    "question_from_prompt",
+]
 
 LOCAL_MODEL_ID = "local-extractive-v1"
 NOT_IN_DOCS = "This is not in the docs. I can't find that in the internal documentation I may search."
 _HEADER = "Quoted from the internal docs by the offline extractive baseline (not an AI model):"
+# The first line of an answer, by workflow kind (``workflow.yaml`` ``use_case``): a support draft
+# must not read like a docs answer, and must say it is a draft to check.
+BASELINE_HEADERS = {
+    "internal-doc-qa": _HEADER,
+    "support-reply-drafting": "Draft reply for the agent to check and edit before sending, quoted from the support "
+    "knowledge base by the offline extractive baseline (not an AI model):",
+    "pr-review": "Review notes quoted from the coding standards by the offline extractive baseline (not an AI model):",
+    "on-call-debugging": "Steps quoted from the runbooks by the offline extractive baseline (not an AI model); "
+    "check each before running it:",
+}
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,7 @@ class LocalExtractiveAdapter:
         retriever: Retriever | None = None,
         *,
         contact: str | None = None,
+        use_case: str | None = None,
         max_units: int = 4,
         budget_chars: int = 800,
         relative_floor: float = 0.3,
@@ -167,6 +185,7 @@ class LocalExtractiveAdapter:
     ):
         self.retriever = retriever
         self.contact = contact
+        self.header = BASELINE_HEADERS.get(use_case or "", _HEADER)
         self.max_units = max_units
         self.budget_chars = budget_chars
         self.relative_floor = relative_floor
@@ -222,6 +241,6 @@ class LocalExtractiveAdapter:
             chosen.append(unit)
             used += len(unit.text)
         chosen.sort(key=lambda u: (u.passage, u.position))
-        lines = [_HEADER, ""]
+        lines = [self.header, ""]
         lines += [f"- {u.text} [{passages[u.passage].source_id}]" for u in chosen]
         return "\n".join(lines)

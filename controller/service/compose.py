@@ -121,7 +121,13 @@ def make_model_adapter(release: Any, retriever: Any, *, endpoint_url: str | None
     model = release.model
     endpoint = Endpoint.model_validate({"kind": model.adapter, "region": model.region, "base_url": model.base_url})
     guardrail = Guardrail(id=model.guardrail[0], version=model.guardrail[1]) if model.guardrail else None
-    return make_adapter(endpoint, retriever=retriever, endpoint_url=endpoint_url, guardrail=guardrail)
+    return make_adapter(
+        endpoint,
+        retriever=retriever,
+        endpoint_url=endpoint_url,
+        guardrail=guardrail,
+        use_case=release.workflow.use_case,
+    )
 
 
 def build_gateway(
