@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from controller.boundaries.redactor import Action
+from controller.bundle.access import Access
 from controller.bundle.yamlio import YamlSyntaxError, line_for, load_yaml
 from controller.core.flags import flag_type, flagd_problems
 from controller.errors import BundleInvalid, InvalidInput, Problem
@@ -470,6 +471,7 @@ class Workflow(Strict):
     prompts: list[PromptRef] = Field(min_length=1)
     eval: EvalSettings
     rollout: Rollout
+    access: Access | None = None  # who may operate / approve (controller.bundle.access)
     fallback: Fallback
     kill_switch: KillSwitch
     ongoing: Ongoing

@@ -57,6 +57,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from controller.bundle.models import COHORT_ORDER, Workflow
+from controller.core import approvals as approval_rules
 from controller.core.audit import ChainHead
 from controller.core.timefmt import is_aware, iso, parse_time
 from controller.errors import InvalidInput
@@ -71,6 +72,7 @@ __all__ = [
     "SYSTEM_OPERATORS",
     "ActionNote",
     "Allowed",
+    "Approve",
     "AutoRollback",
     "Candidate",
     "Command",
@@ -149,6 +151,10 @@ class Evidence:
     bundle_problems: tuple[str, ...] = ()  # empty: the bundle validated
     evals: Mapping[str, EvalHistory] = field(default_factory=dict)
     releases: Mapping[str, str | None] = field(default_factory=dict)  # digest -> problem | None
+    # With ``access`` in the policy: who is acting (an authenticated ``Principal``; None: a bare
+    # name) and the approvals recorded in the chain (``controller.core.approvals``).
+    actor: approval_rules.Principal | None = None
+    approvals: tuple[approval_rules.Approval, ...] = ()
 
 
 # --- state ------------------------------------------------------------------------------------
@@ -372,7 +378,20 @@ class ReleaseKill:
     action = "release-kill"
 
 
-Command = Promote | Rollback | AutoRollback | Kill | ReleaseKill
+@dataclass(frozen=True)
+class Approve:
+    # Recorded by `rollout approve`; counted by a later Promote (controller.core.approvals).
+    approval: approval_rules.Approval
+    operator: str
+    reason: str | None = None
+    action = approval_rules.APPROVE_ACTION
+
+    @property
+    def release(self) -> str:
+        return self.approval.release
+
+
+Command = Promote | Rollback | AutoRollback | Kill | ReleaseKill | Approve
 
 
 class ReasonCode(StrEnum):
@@ -491,6 +510,8 @@ def decide(state: RolloutState, command: Command, evidence: Evidence, now: dt.da
         return _kill(state, command, now)
     if isinstance(command, ReleaseKill):
         return _release_kill(state, command, evidence, now)
+    if isinstance(command, Approve):
+        return _approve(state, command, evidence, now)
     raise InvalidInput(f"unknown rollout command {command!r}.")
 
 
@@ -607,7 +628,9 @@ def due_rollbacks(state: RolloutState, evidence: Evidence) -> tuple[AutoRollback
 # --- per-command decisions --------------------------------------------------------------------
 
 
-def _authority(policy: Workflow | None, operator: str) -> list[Reason]:
+def _authority(policy: Workflow | None, operator: str, actor: approval_rules.Principal | None = None) -> list[Reason]:
+    if policy is not None and policy.access is not None and actor is not None and actor.authenticated:
+        return [Reason(ReasonCode.NOT_AUTHORISED, m) for m in approval_rules.operator_problems(policy.access, actor)]
     if policy is None:
         return [
             Reason(
@@ -708,7 +731,7 @@ def _promote(state: RolloutState, cmd: Promote, ev: Evidence, now: dt.datetime) 
         reasons.append(
             Reason(ReasonCode.BUNDLE_INVALID, f"the bundle is invalid ({len(ev.bundle_problems)} problems): {listed}")
         )
-    reasons += _authority(policy, cmd.operator)
+    reasons += _authority(policy, cmd.operator, ev.actor)
     if cohort not in COHORTS:
         reasons.append(Reason(ReasonCode.UNKNOWN_COHORT, f"cohort {cohort!r} is not one of {', '.join(COHORTS)}"))
 
@@ -728,6 +751,7 @@ def _promote(state: RolloutState, cmd: Promote, ev: Evidence, now: dt.datetime) 
         reasons += found
 
     valid_approvers: list[str] = []
+    approval_records: list[dict[str, Any]] = []
     new = state
     if release is not None and cohort in COHORTS:
         index = COHORTS.index(cohort)
@@ -772,7 +796,15 @@ def _promote(state: RolloutState, cmd: Promote, ev: Evidence, now: dt.datetime) 
                     )
                 )
             reached = ((cohort, iso(now)),)
-        if policy is not None:
+        if policy is not None and policy.access is not None:  # only recorded, authenticated approvals
+            found, counted = approval_rules.count_approvals(
+                ev.approvals, access=policy.access, release=release, cohort=cohort, operator=ev.actor,
+                needed=policy.rollout.cohort(cohort).approvals, now=now,
+            )
+            reasons += [Reason(ReasonCode(code), message) for code, message in found]
+            valid_approvers = [a.approver.name for a in counted]
+            approval_records = [a.summary() for a in counted]
+        elif policy is not None:  # a bundle without `access`: named approvers (no identity)
             found_approvals, valid_approvers = _approvals(policy, cohort, cmd.operator, cmd.approvers)
             reasons += found_approvals
         if cohort == COHORTS[-1]:
@@ -798,11 +830,13 @@ def _promote(state: RolloutState, cmd: Promote, ev: Evidence, now: dt.datetime) 
         "approved_by": valid_approvers,
         "bundle": "valid",
     }
+    if approval_records:
+        evidence["approvals"] = approval_records
     return _applied(state, new, cmd, now, f"release {release[:12]} promoted to {cohort}{became}", evidence, release)
 
 
 def _rollback(state: RolloutState, cmd: Rollback, ev: Evidence, now: dt.datetime) -> Decision:
-    reasons = _authority(ev.policy, cmd.operator) + _needs_reason(cmd.reason)
+    reasons = _authority(ev.policy, cmd.operator, ev.actor) + _needs_reason(cmd.reason)
     if reasons:
         return Refused(tuple(reasons))
     cand = state.candidate
@@ -880,6 +914,26 @@ def _auto_rollback(state: RolloutState, cmd: AutoRollback, ev: Evidence, now: dt
     return _applied(state, new, cmd, now, f"workflow turned off: {off_reason}; every cohort is off", evidence, release)
 
 
+def _approve(state: RolloutState, cmd: Approve, ev: Evidence, now: dt.datetime) -> Decision:
+    a = cmd.approval
+    policy = ev.policy
+    if policy is None or policy.access is None:
+        return Refused((Reason(ReasonCode.POLICY_UNREADABLE, "approvals need the bundle's `access` section"),))
+    who = approval_rules.approver_problems(policy.access, a.approver)
+    reasons = [Reason(ReasonCode.APPROVER_INVALID, m) for m in who]
+    if a.cohort not in COHORTS:
+        reasons.append(Reason(ReasonCode.UNKNOWN_COHORT, f"cohort {a.cohort!r} is not one of {', '.join(COHORTS)}"))
+    problem = ev.releases.get(a.release, f"release {a.release[:12]} was not checked against the store")
+    if problem is not None:
+        reasons.append(Reason(ReasonCode.RELEASE_UNVERIFIED, str(problem).rstrip(".")))
+    if not a.approved_at <= now + CLOCK_SKEW or a.expires_at <= now:
+        reasons.append(Reason(ReasonCode.APPROVER_INVALID, "the approval's validity window does not include now"))
+    if reasons:
+        return Refused(tuple(reasons))
+    message = f"{a.approver.name} approved release {a.release[:12]} for {a.cohort} until {iso(a.expires_at)}"
+    return _applied(state, state, cmd, now, message, {"approval": a.to_dict()}, a.release)
+
+
 def _kill(state: RolloutState, cmd: Kill, now: dt.datetime) -> Decision:
     if state.kill.engaged:
         return _noop(state, f"the kill switch is already engaged (by {state.kill.by} at {state.kill.at})")
@@ -891,7 +945,7 @@ def _kill(state: RolloutState, cmd: Kill, now: dt.datetime) -> Decision:
 
 
 def _release_kill(state: RolloutState, cmd: ReleaseKill, ev: Evidence, now: dt.datetime) -> Decision:
-    reasons = _authority(ev.policy, cmd.operator) + _needs_reason(cmd.reason)
+    reasons = _authority(ev.policy, cmd.operator, ev.actor) + _needs_reason(cmd.reason)
     if reasons:
         return Refused(tuple(reasons))
     if not state.kill.engaged:
