@@ -349,6 +349,7 @@ def redact(
 def _register_subcommands() -> None:
     from controller.cli.eval import eval_app
     from controller.cli.evidence import register as register_evidence
+    from controller.cli.identity import register as register_identity
     from controller.cli.rollout import register as register_rollout
 
     app.add_typer(eval_app, name="eval")
@@ -356,6 +357,7 @@ def _register_subcommands() -> None:
     app.add_typer(audit, name="audit")
     register_rollout(app, audit)
     register_evidence(app, audit)
+    register_identity(app)
 
 
 _register_subcommands()

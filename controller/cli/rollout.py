@@ -34,23 +34,19 @@ from controller.cli.common import (
     settings,
     state_store,
 )
+from controller.cli.identity import JwksOption, OperatorOption, StsOption, TokenOption, principal_for
+from controller.core.approvals import Principal
 from controller.core.gates import COHORTS, OFF, Refused
-from controller.errors import InvalidInput
+from controller.errors import InvalidInput, RolloutError
 from controller.service.rollout import (
-    CallerIdentity,
     Outcome,
     ReconcileOnFailedEval,
     ReconcileReport,
     RolloutService,
-    resolve_operator,
 )
 
 __all__ = ["register", "rollback_hook_for", "service_for"]
 
-OperatorOption = typer.Option(None, "--operator", help="Who is acting (default: the OS user).")
-StsOption = typer.Option(
-    False, "--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name)."
-)
 K8sOption = typer.Option(
     None,
     "--k8s-configmap",
@@ -112,8 +108,38 @@ def _bundle_release(store: Any, bundle: Bundle | None, adapter: str | None) -> s
     return current_digest(bundle, model_choice(bundle.workflow, adapter))
 
 
-def _operator(operator: str | None, from_sts: bool) -> CallerIdentity:
-    return resolve_operator(operator, from_sts=from_sts)
+def _actor(
+    ctx: typer.Context,
+    service: RolloutService,
+    token: str | None,
+    operator: str | None,
+    from_sts: bool,
+    jwks: str | None,
+) -> tuple[str, Principal | None]:
+    """The gate's operator name and the principal behind it (``controller.service.identity``)."""
+    who = principal_for(ctx, service.workflow, token=token, operator=operator, from_sts=from_sts, jwks=jwks)
+    return who.name, who
+
+
+def _kill_actor(
+    ctx: typer.Context,
+    service: RolloutService,
+    token: str | None,
+    operator: str | None,
+    from_sts: bool,
+    jwks: str | None,
+) -> tuple[str, Principal | None]:
+    """Engaging the kill switch is never gated and must work when the IdP or STS does not: an
+    identity that cannot be established is recorded as the name given (or the OS user), asserted."""
+    try:
+        return _actor(ctx, service, token, operator, from_sts, jwks)
+    except RolloutError as exc:
+        from controller.service.identity import ASSERTED_ISSUER
+        from controller.service.rollout import resolve_operator
+
+        name = resolve_operator(operator).name
+        err.print(f"[yellow]warning:[/] identity not established ({exc}); the kill is recorded as {name!r}, asserted")
+        return name, Principal(ASSERTED_ISSUER, name, None, (), "asserted")
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -178,6 +204,8 @@ def status(
     adapter: str | None = AdapterOption,
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Show the rollout: releases, cohorts, kill switch, evals, what the next promotion needs.
@@ -185,8 +213,8 @@ def status(
     Read-only: stable and candidate releases, what each cohort is served, the kill switch, the
     latest evals of live releases, and the gate's reasons the next promotion would be refused."""
     service, bundle = service_for(ctx, workflow, store_url)
-    who = _operator(operator, from_sts)
-    report = service.status(operator=who.name, release=_bundle_release(service.store, bundle, adapter))
+    name, who = _actor(ctx, service, token, operator, from_sts, jwks)
+    report = service.status(operator=name, release=_bundle_release(service.store, bundle, adapter), actor=who)
     if json_output:
         print_json(report.to_dict())
         return
@@ -264,10 +292,11 @@ def promote(
     release: str | None = typer.Option(
         None, "--release", help="Release digest or unique prefix (default: the one the current bundle builds)."
     ),
-    approved_by: list[str] = typer.Option([], "--approved-by", help="An approver (repeatable); not the operator."),
     reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the audit chain."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
@@ -276,17 +305,17 @@ def promote(
 ) -> None:
     """Serve a release to the next cohort, if the gate allows it.
 
-    Refused: exit 3 with every reason. Default release: the one the current bundle builds."""
+    Counts only approvals recorded by `rollout approve` (authenticated approvers other than you,
+    for exactly this digest and cohort, unexpired). Refused: exit 3 with every reason. Default
+    release: the one the current bundle builds."""
     from controller.core.release import resolve_digest
 
     if cohort not in COHORTS:
         raise InvalidInput(f"--cohort {cohort!r}: choose one of {', '.join(COHORTS)}.")
-    who = _operator(operator, from_sts)
     service, bundle = service_for(ctx, workflow, store_url, k8s_configmap)
+    name, who = _actor(ctx, service, token, operator, from_sts, jwks)
     digest = resolve_digest(service.store, release) if release else _bundle_release(service.store, bundle, adapter)
-    outcome = service.promote(
-        digest, cohort, operator=who.name, approvers=approved_by, reason=reason, operator_arn=who.arn
-    )
+    outcome = service.promote(digest, cohort, operator=name, reason=reason, actor=who)
     _finish(outcome, json_output)
 
 
@@ -296,6 +325,8 @@ def rollback(
     reason: str = ReasonRequired,
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
@@ -305,9 +336,9 @@ def rollback(
 
     With no candidate this is a no-op (exit 0, no audit record). The flag document returns byte
     for byte to what it was before the candidate's first promotion."""
-    who = _operator(operator, from_sts)
     service, _ = service_for(ctx, workflow, store_url, k8s_configmap)
-    _finish(service.rollback(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
+    name, who = _actor(ctx, service, token, operator, from_sts, jwks)
+    _finish(service.rollback(operator=name, reason=reason, actor=who), json_output)
 
 
 @reports_errors
@@ -317,6 +348,8 @@ def kill(
     release_switch: bool = typer.Option(False, "--release", help="Release the kill switch instead (operators only)."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     store_url: str | None = StoreOption,
     k8s_configmap: str | None = K8sOption,
@@ -326,12 +359,13 @@ def kill(
 
     No gate and no eval read. If the state store is down the flag file is still switched to the
     kill switch (exit 5) and the next command records it. --release needs an operator."""
-    who = _operator(operator, from_sts)
     service, _ = service_for(ctx, workflow, store_url, k8s_configmap)
     if release_switch:
-        outcome = service.release_kill(operator=who.name, reason=reason, operator_arn=who.arn)
+        name, who = _actor(ctx, service, token, operator, from_sts, jwks)
+        outcome = service.release_kill(operator=name, reason=reason, actor=who)
     else:
-        outcome = service.kill(operator=who.name, reason=reason, operator_arn=who.arn)
+        name, who = _kill_actor(ctx, service, token, operator, from_sts, jwks)
+        outcome = service.kill(operator=name, reason=reason, actor=who)
     _finish(outcome, json_output)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.bundle.access import Access
+from controller.bundle.models import COHORT_ORDER
 from controller.core.timefmt import iso, parse_time
 
 __all__ = [
@@ -184,6 +185,11 @@ def approver_problems(access: Access, principal: Principal | None) -> list[str]:
     return []
 
 
+def _later_or_unknown(given: str, target: str) -> bool:
+    order = list(COHORT_ORDER)
+    return given not in order or target not in order or order.index(given) > order.index(target)
+
+
 def count_approvals(
     approvals: Sequence[Approval],
     *,
@@ -209,7 +215,8 @@ def count_approvals(
                 miss(a, f"is for release {a.release[:12]}, not {short}")
             continue
         if a.cohort != cohort:
-            miss(a, f"is for cohort {a.cohort}, not {cohort}")
+            if _later_or_unknown(a.cohort, cohort):  # one for an earlier cohort is history, not a miss
+                miss(a, f"is for cohort {a.cohort}, not {cohort}")
             continue
         if a.expires_at <= now:
             miss(a, f"expired at {iso(a.expires_at)}")

@@ -68,12 +68,14 @@ from controller.adapters import flag_file as flag_files
 from controller.adapters.flag_file import FileFlagSink
 from controller.bundle.models import Workflow
 from controller.core import audit
+from controller.core.approvals import Approval, Principal, approvals_in
 from controller.core.audit import GENESIS_HASH, AuditRecord, Verification
 from controller.core.flags import encode_flag_document, render_flag_document
 from controller.core.gates import (
     COHORTS,
     SYSTEM_OPERATORS,
     Allowed,
+    Approve,
     AutoRollback,
     Command,
     Decision,
@@ -588,7 +590,10 @@ class RolloutService:
         approvers: Sequence[str] = (),
         reason: str | None = None,
         operator_arn: str | None = None,
+        actor: Principal | None = None,
     ) -> Outcome:
+        """``actor``: the authenticated principal behind ``operator`` (``controller.service.identity``);
+        with the bundle's ``access``, only approvals recorded in the chain count."""
         verified: dict[str, str | None] = {}  # a release is immutable: verify it once per command
 
         def plan(state: RolloutState) -> tuple[Command, Evidence]:
@@ -598,22 +603,48 @@ class RolloutService:
                 if release not in verified:
                     verified[release] = self.release_check(release)
                 evidence = dataclasses.replace(evidence, releases=dict(verified))
+            evidence = dataclasses.replace(evidence, actor=actor, approvals=self.approvals())
             return Promote(release, cohort, operator, tuple(approvers), reason), evidence
 
-        return self._command("promote", plan, extra_evidence=_arn(operator_arn))
+        return self._command("promote", plan, extra_evidence=_identity(operator_arn, actor))
 
-    def rollback(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+    def approvals(self) -> tuple[Approval, ...]:
+        """Every approval recorded in the chain (``rollout approve``), oldest first."""
+        if self.workflow.access is None:
+            return ()
+        return approvals_in(self.history())
+
+    def approve(self, approval: Approval, *, reason: str | None = None) -> Outcome:
+        """Record ``approval`` in the chain: an authenticated approver's act, bound to one release
+        digest and cohort, counted by a later promote until it expires."""
+        verified: dict[str, str | None] = {}
+
+        def plan(state: RolloutState) -> tuple[Command, Evidence]:
+            if approval.release not in verified:
+                verified[approval.release] = self.release_check(approval.release)
+            evidence = Evidence(self.workflow, self.bundle_problems, releases=dict(verified))
+            return Approve(approval, approval.approver.name, reason), evidence
+
+        return self._command("approve", plan, extra_evidence=_identity(approval.approver.arn, approval.approver))
+
+    def rollback(
+        self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
+    ) -> Outcome:
         return self._command(
             "rollback",
-            lambda s: (Rollback(operator, reason), Evidence(self.workflow, self.bundle_problems)),
-            extra_evidence=_arn(operator_arn),
+            lambda s: (Rollback(operator, reason), Evidence(self.workflow, self.bundle_problems, actor=actor)),
+            extra_evidence=_identity(operator_arn, actor),
         )
 
-    def kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+    def kill(
+        self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
+    ) -> Outcome:
         """Engage the kill switch. No gate, no eval read; fail-safe when the state store is down."""
         try:
             return self._command(
-                "kill", lambda s: (Kill(operator, reason), Evidence(self.workflow)), extra_evidence=_arn(operator_arn)
+                "kill",
+                lambda s: (Kill(operator, reason), Evidence(self.workflow)),
+                extra_evidence=_identity(operator_arn, actor),
             )
         except RolloutError as exc:  # unreachable, conflicts exhausted, corrupt state or chain
             try:
@@ -644,12 +675,14 @@ class RolloutService:
                 publish_to(sink, data, kill_flag)
         return self.flags_path
 
-    def release_kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+    def release_kill(
+        self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
+    ) -> Outcome:
         def plan(state: RolloutState) -> tuple[Command, Evidence]:
             # Live evals only inform a warning; an unreadable eval store does not block a release.
-            return ReleaseKill(operator, reason), self._live_evidence(state)
+            return ReleaseKill(operator, reason), dataclasses.replace(self._live_evidence(state), actor=actor)
 
-        return self._command("release-kill", plan, extra_evidence=_arn(operator_arn))
+        return self._command("release-kill", plan, extra_evidence=_identity(operator_arn, actor))
 
     def reconcile(self, *, operator: str = "reconcile", trigger: str | None = None) -> ReconcileReport:
         """Idempotent (cron): complete logged-but-unapplied records, roll back every live release
@@ -688,7 +721,14 @@ class RolloutService:
 
     # -- read-only -------------------------------------------------------------------------------
 
-    def status(self, *, operator: str, release: str | None = None, approvers: Sequence[str] = ()) -> StatusReport:
+    def status(
+        self,
+        *,
+        operator: str,
+        release: str | None = None,
+        approvers: Sequence[str] = (),
+        actor: Principal | None = None,
+    ) -> StatusReport:
         """The state, what is served, live evals, and what the next promotion still needs (the
         gate's own refusal reasons for it). ``release``: the one the current bundle builds."""
         loaded = self.load(repair=False)
@@ -700,7 +740,7 @@ class RolloutService:
         if target is not None:
             cohort = next_cohort(state, target) or COHORTS[-1]
             check = self.release_check(target)
-            evidence = dataclasses.replace(evidence, releases={target: check})
+            evidence = dataclasses.replace(evidence, releases={target: check}, actor=actor, approvals=self.approvals())
             decision = decide(state, Promote(target, cohort, operator, tuple(approvers)), evidence, self.clock())
             next_up = {
                 "release": target,
@@ -759,6 +799,14 @@ class RolloutService:
 
 def _arn(arn: str | None) -> dict[str, Any] | None:
     return {"operator_arn": arn} if arn else None
+
+
+def _identity(arn: str | None, actor: Principal | None) -> dict[str, Any] | None:
+    """The audit evidence of who acted: the principal and how it is known (``source``)."""
+    out = _arn(arn or (actor.arn if actor is not None else None)) or {}
+    if actor is not None:
+        out["operator_identity"] = actor.to_dict()
+    return out or None
 
 
 # --- the eval hook --------------------------------------------------------------------------------

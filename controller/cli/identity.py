@@ -1,0 +1,138 @@
+"""Identity commands of ``rollout``: ``whoami`` and ``approve``; and the identity options every
+control-plane command shares (``--token``/``ROLLOUT_TOKEN``, ``--operator``, ``--operator-from-sts``,
+``--jwks``). ``register(app)`` adds the commands (``controller.cli``).
+
+Who is acting is decided once, by ``controller.service.identity.resolve_principal``: an IdP token
+(verified like the gateway verifies one), a listed AWS STS caller, or (only where the local dev IdP
+is the issuer) a bare ``--operator`` name that is recorded as asserted and can never approve.
+
+Exit codes: 0 done, 2 invalid input (a bad option combination, a malformed digest), 3 refused
+(a token that does not verify, expired, of someone who is not an approver; a bare name), 5 the
+IdP's keys or STS cannot be reached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from controller.bundle.models import Workflow
+from controller.cli.common import JsonOption, StoreOption, WorkflowOption, out, print_json, reports_errors, settings
+from controller.core.approvals import Principal
+from controller.core.gates import COHORTS
+from controller.errors import InvalidInput
+
+__all__ = ["JwksOption", "OperatorOption", "StsOption", "TokenOption", "principal_for", "register"]
+
+TokenOption = typer.Option(
+    None,
+    "--token",
+    envvar="ROLLOUT_TOKEN",
+    help="An OIDC token of the bundle's IdP proving who you are (env ROLLOUT_TOKEN; or `rollout login`).",
+)
+OperatorOption = typer.Option(
+    None,
+    "--operator",
+    help="A bare name (default: the OS user); only with the local dev IdP, recorded as asserted, never approves.",
+)
+StsOption = typer.Option(
+    False, "--operator-from-sts", help="Act as the AWS STS caller identity (one of access.aws_principals)."
+)
+JwksOption = typer.Option(
+    None, "--jwks", envvar="ROLLOUT_JWKS", help="The IdP's JWKS file or URL (default: the local dev IdP)."
+)
+
+
+def principal_for(
+    ctx: typer.Context,
+    workflow: Workflow,
+    *,
+    token: str | None,
+    operator: str | None,
+    from_sts: bool,
+    jwks: str | None,
+) -> Principal:
+    from controller.service.identity import resolve_principal
+
+    return resolve_principal(
+        workflow, settings(ctx).state, token=token, operator=operator, from_sts=from_sts, jwks=jwks
+    )
+
+
+def _principal_table(who: Principal) -> Table:
+    table = Table(title="who you are to the control plane", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for name, value in who.to_dict().items():
+        table.add_row(name, ", ".join(value) if isinstance(value, list) else str(value))
+    table.add_row(
+        "authenticated", "yes" if who.authenticated else "NO (a bare name: may operate by name, never approve)"
+    )
+    return table
+
+
+@reports_errors
+def whoami(
+    ctx: typer.Context,
+    token: str | None = TokenOption,
+    operator: str | None = OperatorOption,
+    from_sts: bool = StsOption,
+    jwks: str | None = JwksOption,
+    workflow: Path | None = WorkflowOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Show the principal the control plane sees, and whether it may operate or approve."""
+    from controller.cli.common import load_policy
+    from controller.core.approvals import approver_problems, operator_problems
+
+    _, _, wf, _ = load_policy(workflow, require_workflow=True)
+    assert wf is not None
+    who = principal_for(ctx, wf, token=token, operator=operator, from_sts=from_sts, jwks=jwks)
+    may = {}
+    if wf.access is not None:
+        may = {"operate": operator_problems(wf.access, who), "approve": approver_problems(wf.access, who)}
+    if json_output:
+        print_json({"ok": True, "principal": who.to_dict(), "authenticated": who.authenticated, "not_allowed": may})
+        return
+    out.print(_principal_table(who))
+    for what, problems in may.items():
+        out.print(f"may {what}: " + ("yes" if not problems else f"no ({'; '.join(problems)})"), highlight=False)
+
+
+@reports_errors
+def approve(
+    ctx: typer.Context,
+    release: str = typer.Option(..., "--release", help="The release digest (or a unique prefix) you approve."),
+    cohort: str = typer.Option(..., "--cohort", help="The cohort you approve it for: internal | limited | general."),
+    reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the audit chain."),
+    token: str | None = TokenOption,
+    operator: str | None = OperatorOption,
+    from_sts: bool = StsOption,
+    jwks: str | None = JwksOption,
+    workflow: Path | None = WorkflowOption,
+    store_url: str | None = StoreOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Approve one release digest for one cohort, as yourself (an authenticated approver).
+
+    Recorded in the audit chain with your verified identity (issuer, subject, email), the digest,
+    the cohort, the time and the expiry (access.approval_ttl). A later promote of exactly that
+    digest to that cohort by someone else counts it. Refused (exit 3) with every reason."""
+    from controller.cli.rollout import _finish, service_for
+    from controller.core.release import resolve_digest
+    from controller.service.identity import new_approval
+
+    if cohort not in COHORTS:
+        raise InvalidInput(f"--cohort {cohort!r}: choose one of {', '.join(COHORTS)}.")
+    service, _ = service_for(ctx, workflow, store_url)
+    who = principal_for(ctx, service.workflow, token=token, operator=operator, from_sts=from_sts, jwks=jwks)
+    digest = resolve_digest(service.store, release)
+    approval = new_approval(service.workflow, who, digest, cohort, service.clock(), reason)
+    _finish(service.approve(approval, reason=reason), json_output)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("whoami")(whoami)
+    app.command("approve")(approve)
