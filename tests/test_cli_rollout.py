@@ -12,6 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from controller.adapters.signing import LocalSigner
 from controller.core.release import load_release
 from controller.evals.scoring import CaseResult, build_result, store_result
 from controller.service.compose import StatePaths, open_local_store
@@ -82,7 +83,8 @@ def store_eval(state: Path, digest: str, verdict: str, minutes_ago: float = 1) -
     thresholds = {str(k): v for k, v in release.workflow.eval.thresholds.items()}
     cases = [CaseResult(f"c-{c}", c, not (verdict == "FAIL" and c == "correctness"), (), "answered", 1.0) for c in thresholds]
     at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
-    store_result(store, build_result(manifest=release.manifest, cases=cases, thresholds=thresholds, started_at=at, finished_at=at, operator="t"))
+    result = build_result(manifest=release.manifest, cases=cases, thresholds=thresholds, started_at=at, finished_at=at, operator="t")
+    store_result(store, result, signer=LocalSigner(state))  # as `rollout eval run` does
 
 
 def killed(state: Path) -> bool:

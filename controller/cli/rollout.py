@@ -77,7 +77,7 @@ def service_for(
     ctx: typer.Context, workflow: Path | None, store_url: str | None, k8s_configmap: str | None = None
 ) -> tuple[RolloutService, Bundle | None]:
     """The service for this invocation's workflow and store (shared with ``rollout eval run``)."""
-    from controller.service.compose import StatePaths, rollout_service
+    from controller.service.compose import StatePaths, evidence_signer, rollout_service
 
     bundle, wf, problems = _policy(workflow)
     store = _store(ctx, store_url)
@@ -91,7 +91,8 @@ def service_for(
         from controller.adapters.k8s_flags import configmap_sink
 
         sinks.append(configmap_sink(k8s_configmap))
-    return rollout_service(wf, store, flags, bundle_problems=problems, flag_sinks=sinks), bundle
+    signer = evidence_signer(settings(ctx).state)  # evals must be signed by it; checkpoints are
+    return rollout_service(wf, store, flags, bundle_problems=problems, flag_sinks=sinks, signer=signer), bundle
 
 
 def rollback_hook_for(ctx: typer.Context, workflow: Path | None, store_url: str | None) -> ReconcileOnFailedEval:

@@ -158,16 +158,25 @@ def _utcnow() -> dt.datetime:
 
 
 class StoreEvals:
-    """Eval history from ``controller.evals.scoring.load_results`` (every result re-verified)."""
+    """Eval history from ``controller.evals.scoring.load_results`` (every result re-verified).
 
-    def __init__(self, store: Store) -> None:
+    ``verifier``: every result must be signed by the evaluator's key; ``release_store``: each
+    verdict is re-derived against the thresholds of the release it judged (loaded from there)."""
+
+    def __init__(self, store: Store, *, verifier: Any = None, release_store: Store | None = None) -> None:
         self.store = store
+        self.verifier = verifier
+        self.release_store = release_store
 
     def __call__(self, digest: str) -> EvalHistory:
         try:
-            from controller.evals.scoring import load_results
+            from controller.core.release import load_release
+            from controller.evals.scoring import load_results, rejudge
 
-            results = load_results(self.store, digest)
+            results = load_results(self.store, digest, verifier=self.verifier)
+            if results and self.release_store is not None:
+                release = load_release(self.release_store, digest)
+                rejudge(results, {str(k): v for k, v in release.workflow.eval.thresholds.items()})
         except ImportError as exc:  # pragma: no cover - evals ships with the package
             return EvalHistory(error=f"controller.evals.scoring is unavailable ({exc})")
         except InvalidInput as exc:
@@ -343,12 +352,20 @@ class RolloutService:
         max_attempts: int = DEFAULT_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         flag_sinks: Sequence[FlagSink] = (),
+        signer: Any = None,
     ) -> None:
+        """``signer`` (``controller.adapters.signing``): eval results must carry its signature and
+        are re-judged against their release's thresholds; chain checkpoints are signed with it."""
         self.workflow = workflow
+        self.signer = signer
         self.store = store
         self.flags_path = Path(flags_path)
         self.bundle_problems = tuple(bundle_problems)
-        self.evals = evals or StoreEvals(eval_store if eval_store is not None else store)
+        self.evals = evals or StoreEvals(
+            eval_store if eval_store is not None else store,
+            verifier=signer,
+            release_store=store if signer is not None else None,
+        )
         self.release_check = release_check or (lambda digest: _release_problem(store, digest))
         self.clock = clock
         self.max_attempts = max(1, max_attempts)
