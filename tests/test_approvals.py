@@ -17,14 +17,13 @@ from controller.bundle.access import Access
 from controller.bundle.models import Workflow
 from controller.bundle.yamlio import load_yaml
 from controller.core.approvals import Approval, Principal, count_approvals, operator_problems
-from tests.test_cli_rollout import (  # noqa: F401  (the `state` fixture and the CLI helpers)
+from tests.test_cli_rollout import (  # the CLI helpers
     AUDIENCE,
     ISSUER,
     OP,
     create_release,
     rollout,
     rollout_json,
-    state,
     store_eval,
 )
 
@@ -55,6 +54,23 @@ def count(
     return count_approvals(
         approvals, access=ACCESS, release=A, cohort=cohort, operator=operator, needed=needed, now=now
     )
+
+
+@pytest.fixture
+def state(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """As in tests/test_cli_rollout.py: no bake time, the OS user is nobody in particular."""
+    from tests.conftest import edit_yaml
+
+    def no_bake(data: Any) -> None:
+        for cohort in data["rollout"]["cohorts"]:
+            cohort["bake_time"] = "0h"
+
+    edit_yaml(project / "workflow.yaml", no_bake)
+    monkeypatch.setattr("getpass.getuser", lambda: "os-user")
+    monkeypatch.delenv("ROLLOUT_STORE", raising=False)
+    monkeypatch.delenv("ROLLOUT_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("ROLLOUT_TOKEN", raising=False)
+    return tmp_path / "state"
 
 
 # --- the pure rule -----------------------------------------------------------------------------------

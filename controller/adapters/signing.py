@@ -35,7 +35,6 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from controller.adapters.atomic import create_once
 from controller.adapters.devidp import public_jwk
@@ -54,14 +53,16 @@ __all__ = [
 
 SIGNATURE_SCHEMA = "ai-rollout.signature/v1"
 ALGORITHM = "ECDSA_SHA_256"
-_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+# The signed message is the 32-byte SHA-256 of the data, signed with ECDSA over SHA-256: KMS
+# ``MessageType=RAW`` does exactly that, so a KMS signature and a local one verify the same way.
+_ECDSA = ec.ECDSA(hashes.SHA256())
 
 
 class Signer(Protocol):
     key_id: str
 
     def sign_digest(self, digest: bytes) -> bytes:
-        """A DER ECDSA signature of a SHA-256 digest."""
+        """A DER ECDSA-SHA256 signature whose message is ``digest`` (the SHA-256 of the data)."""
         ...
 
     def public_key(self) -> ec.EllipticCurvePublicKey: ...
@@ -118,7 +119,7 @@ class LocalSigner(_Seals):
         return "local:" + public_jwk(self.public_key())["kid"]
 
     def sign_digest(self, digest: bytes) -> bytes:
-        return self._load(create=True).sign(digest, _PREHASHED)
+        return self._load(create=True).sign(digest, _ECDSA)
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         # Verifying must not create a key: a fresh key would trust nothing ever signed.
@@ -163,7 +164,11 @@ class KmsSigner(_Seals):
             raise InvalidInput(f"KMS key {self.key} must be an ECC_NIST_P256 SIGN_VERIFY key.")
         public = serialization.load_der_public_key(got["PublicKey"])
         assert isinstance(public, ec.EllipticCurvePublicKey)
-        self._public, self._arn = public, got["KeyId"]
+        # the ARN whatever alias or id named the key (GetPublicKey returns it on AWS, not on every fake)
+        arn = str(got["KeyId"])
+        if not arn.startswith("arn:"):
+            arn = str(self._call("describe_key", KeyId=self.key)["KeyMetadata"]["Arn"])
+        self._public, self._arn = public, arn
 
     @property
     def key_id(self) -> str:
@@ -173,7 +178,7 @@ class KmsSigner(_Seals):
         return self._arn
 
     def sign_digest(self, digest: bytes) -> bytes:
-        got = self._call("sign", KeyId=self.key, Message=digest, MessageType="DIGEST", SigningAlgorithm=ALGORITHM)
+        got = self._call("sign", KeyId=self.key, Message=digest, MessageType="RAW", SigningAlgorithm=ALGORITHM)
         return bytes(got["Signature"])
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -215,7 +220,7 @@ def verify(signer: Signer, data: bytes, envelope: bytes) -> str | None:
         return "its signature is of other bytes (the result was changed after it was signed)"
     try:
         raw = base64.b64decode(str(doc.get("signature")), validate=True)
-        signer.public_key().verify(raw, digest, _PREHASHED)
+        signer.public_key().verify(raw, digest, _ECDSA)
     except (ValueError, InvalidSignature):
         return "its signature does not verify with the trusted key"
     return None
