@@ -543,6 +543,7 @@ class RolloutService:
                     raise
                 notes.append(f"audit seq {record.seq} was applied by a concurrent command's repair")
                 new_state = again.state
+            notes.extend(self._checkpoint(record))
             flags = self.sync_flags(releasing_kill=releasing)  # (e)
             return Outcome(action, decision, new_state, record, flags, tuple(notes))
         raise Conflict(
@@ -794,6 +795,50 @@ class RolloutService:
     def history(self) -> list[AuditRecord | bytes]:
         return audit.read_chain(self.store, self.workflow.id)
 
+    def _checkpoint(self, record: AuditRecord) -> list[str]:
+        """Anchor the new head: a signed checkpoint, create-only beside the chain (``core.audit``).
+        The command has already happened; a checkpoint that cannot be written is a note, and the
+        next command's checkpoint covers this record too (through the hash chain)."""
+        if self.signer is None:
+            return []
+        body = audit.checkpoint_body(self.workflow.id, record.head, self.clock())
+        try:
+            data = audit.encode_checkpoint(body, self.signer.seal(body))
+            self.store.create(audit.checkpoint_key(self.workflow.id, record.seq), data)
+        except AlreadyExists:
+            return []
+        except RolloutError as exc:
+            return [f"the signed checkpoint of audit seq {record.seq} was not written ({exc})"]
+        return []
+
+    def checkpoints(self) -> tuple[list[audit.Checkpoint], list[str]]:
+        """The chain's checkpoints whose signature verifies with the controller's key, and a
+        problem for each one that is malformed, misplaced or not signed by it."""
+        points: list[audit.Checkpoint] = []
+        problems: list[str] = []
+        prefix = audit.checkpoint_prefix(self.workflow.id)
+        retained = getattr(self.store, "retained", None)  # S3: every locked version, not just the latest
+        if callable(retained):
+            stored = list(retained(prefix))
+        else:
+            stored = [(k, got.data) for k in self.store.list(prefix) if (got := self.store.get(k)) is not None]
+        for key, data in stored:
+            try:
+                point, body, envelope = audit.parse_checkpoint(data)
+            except InvalidInput as exc:
+                problems.append(f"checkpoint {key}: {exc}")
+                continue
+            if point.workflow != self.workflow.id or key != audit.checkpoint_key(self.workflow.id, point.seq):
+                problems.append(f"checkpoint {key}: it is the checkpoint of {point.workflow} seq {point.seq} (moved)")
+                continue
+            if self.signer is not None:
+                why = self.signer.check(body, envelope)
+                if why is not None:
+                    problems.append(f"checkpoint {key}: {why}")
+                    continue
+            points.append(point)
+        return points, problems
+
     def verify(self) -> tuple[Verification, list[str]]:
         """Re-walk the chain against the state's head; also check the state is the head's ``to``."""
         loaded = self.load(repair=False)
@@ -811,6 +856,8 @@ class RolloutService:
                 )
         elif result.ok and head is None and loaded.version is not None and loaded.state.revision:
             problems.append("the state has a revision but no audit chain head")
+        points, bad = self.checkpoints()
+        problems += bad + audit.check_checkpoints(records, points)
         return result, problems
 
 
