@@ -449,7 +449,8 @@ def audit_verify(
     result, problems = service.verify()
     ok = result.ok and not problems
     if json_output:
-        print_json({"ok": ok, "workflow": service.workflow.id, **result.to_dict(), "problems": problems})
+        # "ok" last: the chain's own "ok" says nothing of the state or the checkpoints
+        print_json({"workflow": service.workflow.id, **result.to_dict(), "problems": problems, "ok": ok})
     elif not result.ok:
         err.print(f"[bold red]BROKEN[/] at seq {result.first_bad_seq}: {result.reason}", highlight=False)
     else:

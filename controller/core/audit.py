@@ -417,12 +417,15 @@ def check_checkpoints(records: Sequence[bytes | AuditRecord], checkpoints: Seque
     """Every checkpoint the chain contradicts: it ends before a checkpointed seq (truncated) or
     holds another hash there (rewritten). Pure; signatures are checked by the caller."""
     problems: list[str] = []
+    beyond = [c for c in checkpoints if c.seq > len(records)]
+    if beyond:
+        last = max(beyond, key=lambda c: c.seq)
+        problems.append(
+            f"the chain ends at seq {len(records)} but a signed checkpoint of {last.time} covers seq "
+            f"{last.seq} (truncated: records {len(records) + 1}..{last.seq} were removed)"
+        )
     for point in sorted(checkpoints, key=lambda c: c.seq):
         if point.seq > len(records):
-            problems.append(
-                f"the chain ends at seq {len(records)} but a signed checkpoint of {point.time} covers seq "
-                f"{point.seq} (truncated: records {len(records) + 1}..{point.seq} were removed)"
-            )
             break
         item = records[point.seq - 1]
         raw = item.to_json() if isinstance(item, AuditRecord) else bytes(item)
