@@ -70,18 +70,35 @@ expect_exit 3 ask --as alice.moreau@gmail.com --groups eng,ai-pilot "$Q"
 step "9. Skipping a cohort, or promoting without the required approvals, is refused with every reason"
 expect_exit 3 rollout promote --workflow "$W" --cohort general --operator priya.natarajan --reason "skip ahead"
 
-step "10. Onward: limited (1 approval), then general (2 approvals) makes release 1 stable"
-rollout promote --workflow "$W" --cohort limited --operator priya.natarajan --approved-by dana.whitfield --reason "pilot went well"
-rollout promote --workflow "$W" --cohort general --operator priya.natarajan --approved-by dana.whitfield --approved-by sam.okafor --reason "limited cohort clean for a week"
+step "10. Approvals are authenticated acts: a second person approves this exact digest and cohort; a forged approval is refused"
+# Tokens from the local dev IdP (the bundle's issuer); with a real IdP: `--token`, ROLLOUT_TOKEN or `rollout login`.
+token() { rollout dev-token --workflow "$W" --email "$1" --groups "${2:-}"; }
+PRIYA=$(token priya.natarajan@corp.example ai-rollout-operators)
+DANA=$(token dana.whitfield@corp.example ai-rollout-approvers)
+SAM=$(token sam.okafor@corp.example ai-rollout-approvers)
+R1=$(rollout status --workflow "$W" --json | py -c "import json,sys; print(json.load(sys.stdin)['state']['candidate']['release'])")
+echo "-- a free name is not an approval (dana.whitfield typed by someone else):"
+expect_exit 3 rollout approve --workflow "$W" --release "$R1" --cohort limited --operator dana.whitfield
+echo "-- the operator cannot approve their own promotion (priya is an operator, not an approver):"
+expect_exit 3 rollout approve --workflow "$W" --release "$R1" --cohort limited --token "$PRIYA"
+echo "-- Dana, signed in, approves release ${R1:0:12} for limited; Priya promotes it:"
+rollout approve --workflow "$W" --release "$R1" --cohort limited --token "$DANA" --reason "read the eval and the pilot notes"
+rollout promote --workflow "$W" --cohort limited --token "$PRIYA" --reason "pilot went well"
+
+step "11. General needs two approvals by people other than the operator; then release 1 is stable"
+rollout approve --workflow "$W" --release "$R1" --cohort general --token "$DANA" --reason "limited clean"
+expect_exit 3 rollout promote --workflow "$W" --cohort general --token "$PRIYA" --reason "one approval is not enough"
+rollout approve --workflow "$W" --release "$R1" --cohort general --token "$SAM" --reason "no near-misses in review"
+rollout promote --workflow "$W" --cohort general --token "$PRIYA" --reason "limited cohort clean for a week"
 ask "${OUTSIDER[@]}" "$Q"
 
-step "11. Kill switch: every answer becomes the fallback; releasing it restores them"
+step "12. Kill switch: every answer becomes the fallback; releasing it restores them"
 rollout kill --workflow "$W" --operator sam.okafor --reason "suspected data exposure, investigating"
 ask "${INSIDER[@]}" "$Q" || true
 rollout kill --workflow "$W" --release --operator sam.okafor --reason "false alarm: no exposure found"
 ask "${INSIDER[@]}" "$Q"
 
-step "12. A careless change (the credentials boundary removed) fails its eval, and its promotion is refused"
+step "13. A careless change (the credentials boundary removed) fails its eval, and its promotion is refused"
 CARELESS="$STATE/careless-project"
 mkdir -p "$CARELESS"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$CARELESS/"
@@ -100,7 +117,7 @@ expect_exit 3 rollout eval run --workflow "$CARELESS/workflows/internal-docs-qa"
 py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('careless release eval:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/careless-eval.json"
 expect_exit 3 rollout promote --workflow "$CARELESS/workflows/internal-docs-qa" --cohort internal --operator priya.natarajan --reason "small cleanup"
 
-step "13. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"
+step "14. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"
 V2="$STATE/v2-project"
 mkdir -p "$V2"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$V2/"
@@ -127,23 +144,23 @@ rollout eval run --workflow "$V2/workflows/internal-docs-qa" --adapter openai-co
 rollout promote --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible --cohort internal --operator priya.natarajan --reason "move to self-hosted model"
 ask "${INSIDER[@]}" "$Q"
 
-step "14. SIMULATED INCIDENT: the vendor swaps the model behind the endpoint; the nightly re-evaluation FAILS"
+step "15. SIMULATED INCIDENT: the vendor swaps the model behind the endpoint; the nightly re-evaluation FAILS"
 touch "$STATE/model-degraded"
 expect_exit 3 rollout eval run --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible --no-rollback --json > "$STATE/v2-reeval.json"
 py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('re-evaluation of release 2:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/v2-reeval.json"
 
-step "15. The scheduled reconcile rolls release 2 back automatically: internal is served release 1 again"
+step "16. The scheduled reconcile rolls release 2 back automatically: internal is served release 1 again"
 rollout reconcile --workflow "$W"
 ask "${INSIDER[@]}" "$Q"
 
-step "16. The control-plane audit chain verifies, and the history shows who did what"
+step "17. The control-plane audit chain verifies, and the history shows who did what"
 rollout audit verify --workflow "$W"
 rollout history --workflow "$W"
 
-step "17. The request audit trail: one record per request, redacted, subjects pseudonymous (last 3)"
+step "18. The request audit trail: one record per request, redacted, subjects pseudonymous (last 3)"
 tail -n 3 "$STATE"/requests/*.jsonl | cut -c1-200
 
-step "18. The evidence: the weekly review, and the auditor's report of the Definition of Done"
+step "19. The evidence: the weekly review, and the auditor's report of the Definition of Done"
 rollout review --workflow "$W" --since 7d
 rollout audit report --workflow "$W" --format md --out "$STATE/audit-report.md"
 rollout audit report --workflow "$W" --format html --out "$STATE/audit-report.html"

@@ -181,7 +181,7 @@ def _print_outcome(outcome: Outcome) -> None:
         out.print(f"flag document {verb}: {outcome.flags.path}", highlight=False)
         for sink in outcome.flags.published:
             out.print(f"published to {sink}", highlight=False)
-        if outcome.changed:
+        if outcome.changed and outcome.action != "approve":  # an approval serves nobody anything new
             out.print(_served_table(outcome.flags.served, outcome.flags.killed))
 
 
