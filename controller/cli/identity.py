@@ -1,4 +1,4 @@
-"""Identity commands of ``rollout``: ``whoami`` and ``approve``; and the identity options every
+"""Identity commands of ``rollout``: ``login``, ``whoami``, ``approve`` and ``dev-idp``; and the identity options every
 control-plane command shares (``--token``/``ROLLOUT_TOKEN``, ``--operator``, ``--operator-from-sts``,
 ``--jwks``). ``register(app)`` adds the commands (``controller.cli``).
 
@@ -133,6 +133,77 @@ def approve(
     _finish(service.approve(approval, reason=reason), json_output)
 
 
+@reports_errors
+def login(
+    ctx: typer.Context,
+    idp: str | None = typer.Option(
+        None, "--idp", envvar="ROLLOUT_IDP_URL", help="The IdP's base URL for discovery (default: the bundle's issuer)."
+    ),
+    client_id: str = typer.Option("ai-rollout-cli", "--client-id", envvar="ROLLOUT_CLIENT_ID"),
+    jwks: str | None = JwksOption,
+    workflow: Path | None = WorkflowOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Sign in with the OAuth 2.0 device authorization grant; cache the verified token.
+
+    Shows a URL and a code to enter in a browser, polls the IdP until you have signed in, verifies
+    the ID token like every other (signature, issuer, audience, lifetime) and keeps it, mode 0600,
+    under the state directory, where every command finds it (until it expires)."""
+    from controller.adapters.atomic import write_atomic
+    from controller.adapters.device_login import device_login
+    from controller.cli.common import err, load_policy
+    from controller.service.identity import login_token_path, verify_token
+
+    _, _, wf, _ = load_policy(workflow, require_workflow=True)
+    assert wf is not None
+
+    def show(grant: object) -> None:
+        g = dict(grant)  # type: ignore[call-overload]
+        where = g.get("verification_uri_complete") or g.get("verification_uri")
+        err.print(f"To sign in, open {where} and enter the code [bold]{g.get('user_code')}[/].", highlight=False)
+
+    token = device_login(idp or wf.sso.idp.issuer, client_id, show=show)
+    state = settings(ctx).state
+    who = verify_token(wf, token, state_dir=state, jwks=jwks)
+    path = login_token_path(state)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomic(path, token.encode("ascii"), mode=0o600)
+    if json_output:
+        print_json({"ok": True, "principal": who.to_dict(), "token_file": str(path)})
+    else:
+        out.print(f"signed in as [bold]{who.name}[/] ({who.issuer}); token kept in {path}", highlight=False)
+
+
+@reports_errors
+def dev_idp(
+    ctx: typer.Context,
+    port: int = typer.Option(8765, "--port"),
+    workflow: Path | None = WorkflowOption,
+) -> None:
+    """Serve the local dev IdP's device endpoint on 127.0.0.1 for `rollout login --idp URL`."""
+    from controller.adapters.devidp import DevIdp, DevIdpServer
+    from controller.cli.common import err, load_policy
+    from controller.service.compose import StatePaths
+
+    _, _, wf, _ = load_policy(workflow, require_workflow=True)
+    assert wf is not None
+    server = DevIdpServer(
+        DevIdp(StatePaths(settings(ctx).state).idp), issuer=wf.sso.idp.issuer, audience=wf.sso.idp.audience, port=port
+    )
+    err.print(
+        f"dev IdP on {server.url}: `rollout login --idp {server.url}`, "
+        f"then sign in at {server.url}/device?user_code=CODE&email=YOU&groups=G"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 def register(app: typer.Typer) -> None:
+    app.command("login")(login)
     app.command("whoami")(whoami)
     app.command("approve")(approve)
+    app.command("dev-idp")(dev_idp)
