@@ -19,13 +19,15 @@ Commands (the CLI records an intent; only this module turns it into a state):
                                                     latest eval FAILED is taken out of service
     Kill(operator, reason)                          engage the kill switch (never gated)
     ReleaseKill(operator, reason)                   release it (operator authority only)
+    Approve(approval, operator, reason)             record an authenticated approval (core.approvals)
 
 Promotion needs, all at once (each missing one is a reason): no kill switch; no rollback due;
 a valid bundle (the deployed policy); an authorised operator (``rollout.operators``); the release
 stored and verified; a stored, verified PASS of exactly that digest, younger than
 ``eval.max_result_age``, with nothing but passes after it; the next cohort in order (no skipping);
 the bake time of the cohort it already holds elapsed; the approvals of the target cohort, from
-people other than the operator and each other.
+people other than the operator and each other (with the bundle's ``access``: only approvals
+recorded in the chain, ``controller.core.approvals.count_approvals``).
 
 The policy (operators, cohorts, bake times, approvals, ``eval.max_result_age``) is the deployed
 bundle's ``workflow.yaml`` (``Evidence.policy``), not the snapshot inside the release being
