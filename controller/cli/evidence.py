@@ -37,10 +37,11 @@ __all__ = ["register"]
 
 def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
     from controller.adapters import open_store
-    from controller.service.compose import StatePaths, rollout_service
+    from controller.service.compose import StatePaths, evidence_signer, rollout_service
 
     store = open_store(store_url) if store_url else state_store(ctx)
-    return rollout_service(workflow, store, StatePaths(settings(ctx).state).flags(workflow.id))
+    flags = StatePaths(settings(ctx).state).flags(workflow.id)
+    return rollout_service(workflow, store, flags, signer=evidence_signer(settings(ctx).state))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -223,7 +224,7 @@ def _review(
         files = ", ".join(p.name for p in log.files) or "none"
     runs: list[EvalRun] = []
     try:
-        runs = [EvalRun.from_result(r) for r in list_all_results(service.store)]
+        runs = [EvalRun.from_result(r) for r in list_all_results(service.store, verifier=service.signer)]
     except RolloutError as exc:
         problems.append(f"eval results do not verify: {exc}")
         unverified = True

@@ -1975,7 +1975,8 @@ def collect_evidence(
 
     evals = evals_error = None
     try:
-        evals = tuple(EvalRun.from_result(r) for r in list_all_results(store))
+        verifier = getattr(service, "signer", None)  # the evaluator's key, when the service has one
+        evals = tuple(EvalRun.from_result(r) for r in list_all_results(store, verifier=verifier))
     except RolloutError as exc:
         evals_error = str(exc)
 
