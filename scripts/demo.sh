@@ -64,24 +64,47 @@ ask "${OUTSIDER[@]}" "$Q"
 step "7. A prompt carrying a (fake) AWS key is blocked; the key is never echoed or logged"
 expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA""FAKE2TESTKEY7DOC, which role do I need?"
 
-step "8. A personal account is refused before anything else happens"
+step "8. The same key hidden with zero-width spaces is blocked too; nothing of it reaches the request log"
+ZW=$'\u200b'
+expect_exit 3 ask "${INSIDER[@]}" "deploy fails with aws_access_key_id AKIA${ZW}FAKE${ZW}2TEST${ZW}KEY7DOC, which role do I need?"
+if cat "$STATE"/requests/*.jsonl | grep -q "FAKE"; then echo "demo: a key fragment reached the request log" >&2; exit 1; fi
+cat "$STATE"/requests/*.jsonl | grep -c 'aws_access_key_id \[REDACTED:aws-access-key\], which role' | sed 's/^/request log: no fragment of the key; records with the redacted prompt: /'
+
+step "9. A personal account is refused before anything else happens"
 expect_exit 3 ask --as alice.moreau@gmail.com --groups eng,ai-pilot "$Q"
 
-step "9. Skipping a cohort, or promoting without the required approvals, is refused with every reason"
+step "10. Skipping a cohort, or promoting without the required approvals, is refused with every reason"
 expect_exit 3 rollout promote --workflow "$W" --cohort general --operator priya.natarajan --reason "skip ahead"
 
-step "10. Onward: limited (1 approval), then general (2 approvals) makes release 1 stable"
-rollout promote --workflow "$W" --cohort limited --operator priya.natarajan --approved-by dana.whitfield --reason "pilot went well"
-rollout promote --workflow "$W" --cohort general --operator priya.natarajan --approved-by dana.whitfield --approved-by sam.okafor --reason "limited cohort clean for a week"
+step "11. Approvals are authenticated acts: a second person approves this exact digest and cohort; a forged approval is refused"
+# Tokens from the local dev IdP (the bundle's issuer); with a real IdP: `--token`, ROLLOUT_TOKEN or `rollout login`.
+token() { rollout dev-token --workflow "$W" --email "$1" --groups "${2:-}"; }
+PRIYA=$(token priya.natarajan@corp.example ai-rollout-operators)
+DANA=$(token dana.whitfield@corp.example ai-rollout-approvers)
+SAM=$(token sam.okafor@corp.example ai-rollout-approvers)
+R1=$(rollout status --workflow "$W" --json | py -c "import json,sys; print(json.load(sys.stdin)['state']['candidate']['release'])")
+echo "-- a free name is not an approval (dana.whitfield typed by someone else):"
+expect_exit 3 rollout approve --workflow "$W" --release "$R1" --cohort limited --operator dana.whitfield
+echo "-- the operator cannot approve their own promotion (priya is an operator, not an approver):"
+expect_exit 3 rollout approve --workflow "$W" --release "$R1" --cohort limited --token "$PRIYA"
+echo "-- Dana, signed in, approves release ${R1:0:12} for limited; Priya promotes it:"
+rollout approve --workflow "$W" --release "$R1" --cohort limited --token "$DANA" --reason "read the eval and the pilot notes"
+rollout promote --workflow "$W" --cohort limited --token "$PRIYA" --reason "pilot went well"
+
+step "12. General needs two approvals by people other than the operator; then release 1 is stable"
+rollout approve --workflow "$W" --release "$R1" --cohort general --token "$DANA" --reason "limited clean"
+expect_exit 3 rollout promote --workflow "$W" --cohort general --token "$PRIYA" --reason "one approval is not enough"
+rollout approve --workflow "$W" --release "$R1" --cohort general --token "$SAM" --reason "no near-misses in review"
+rollout promote --workflow "$W" --cohort general --token "$PRIYA" --reason "limited cohort clean for a week"
 ask "${OUTSIDER[@]}" "$Q"
 
-step "11. Kill switch: every answer becomes the fallback; releasing it restores them"
+step "13. Kill switch: every answer becomes the fallback; releasing it restores them"
 rollout kill --workflow "$W" --operator sam.okafor --reason "suspected data exposure, investigating"
 ask "${INSIDER[@]}" "$Q" || true
 rollout unkill --workflow "$W" --operator sam.okafor --reason "false alarm: no exposure found"
 ask "${INSIDER[@]}" "$Q"
 
-step "12. A careless change (the credentials boundary removed) is refused before any eval: its golden cases say why"
+step "14. A careless change (the credentials boundary removed) is refused before any eval: its golden cases say why"
 CARELESS="$STATE/careless-project"
 mkdir -p "$CARELESS"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$CARELESS/"
@@ -99,7 +122,7 @@ EOF
 expect_exit 2 rollout release create --workflow "$CARELESS/workflows/internal-docs-qa"
 expect_exit 3 rollout promote --workflow "$CARELESS/workflows/internal-docs-qa" --cohort internal --operator priya.natarajan --reason "small cleanup"
 
-step "13. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"
+step "15. Release 2 moves to the team's self-hosted endpoint (openai-compatible, simulated on 127.0.0.1)"
 V2="$STATE/v2-project"
 mkdir -p "$V2"
 cp -r "$DEMO"/workflows "$DEMO"/flags "$DEMO"/runbooks "$V2/"
@@ -128,23 +151,23 @@ rollout eval run --workflow "$V2/workflows/internal-docs-qa" --adapter openai-co
 rollout promote --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible --cohort internal --operator priya.natarajan --reason "move to self-hosted model"
 ask "${INSIDER[@]}" "$Q"
 
-step "14. SIMULATED INCIDENT: the vendor swaps the model behind the endpoint; the nightly re-evaluation FAILS"
+step "16. SIMULATED INCIDENT: the vendor swaps the model behind the endpoint; the nightly re-evaluation FAILS"
 touch "$STATE/model-degraded"
 expect_exit 3 rollout eval run --workflow "$V2/workflows/internal-docs-qa" --adapter openai-compatible --no-rollback --json > "$STATE/v2-reeval.json"
 py -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; print('re-evaluation of release 2:', r['verdict'], {k: f\"{v['passed']}/{v['total']}\" for k, v in r['categories'].items()})" "$STATE/v2-reeval.json"
 
-step "15. The scheduled reconcile rolls release 2 back automatically: internal is served release 1 again"
+step "17. The scheduled reconcile rolls release 2 back automatically: internal is served release 1 again"
 rollout reconcile --workflow "$W"
 ask "${INSIDER[@]}" "$Q"
 
-step "16. The control-plane audit chain verifies, and the history shows who did what"
+step "18. The control-plane audit chain verifies, and the history shows who did what"
 rollout audit verify --workflow "$W"
 rollout history --workflow "$W"
 
-step "17. The request audit trail: one record per request, redacted, subjects pseudonymous (last 3)"
+step "19. The request audit trail: one record per request, redacted, subjects pseudonymous (last 3)"
 tail -n 3 "$STATE"/requests/*.jsonl | cut -c1-200
 
-step "18. The evidence: the weekly review, and the auditor's report of the Definition of Done"
+step "20. The evidence: the weekly review, and the auditor's report of the Definition of Done"
 rollout review --workflow "$W" --since 7d
 rollout audit report --workflow "$W" --format md --out "$STATE/audit-report.md"
 rollout audit report --workflow "$W" --format html --out "$STATE/audit-report.html"
@@ -154,7 +177,7 @@ rollout audit report --workflow "$W" --stack-export tests/fixtures/stack-export.
 head -12 "$STATE/audit-report.md"
 echo "... auditor's report written to $STATE/audit-report.md and $STATE/audit-report.html"
 
-step "19. A second workflow of a different shape: support reply drafting (customer data redacted, never blocked)"
+step "21. A second workflow of a different shape: support reply drafting (customer data redacted, never blocked)"
 S="$DEMO/workflows/support-reply-drafting"
 rollout validate --workflow support-reply-drafting
 rollout release create --workflow "$S"
@@ -166,7 +189,7 @@ rollout ask --workflow "$S" --as ana.silva@corp.example --groups support-leads -
   "Ticket: my order is late, what do we offer when a delivery is late?" \
   | py -c "import json,sys; d=json.load(sys.stdin); print('requires_human_verification:', d['requires_human_verification'])"
 
-step "20. Both workflows at a glance; one command engages every kill switch"
+step "22. Both workflows at a glance; one command engages every kill switch"
 rollout workflows
 rollout kill --all --operator sam.okafor --reason "DEMO: vendor incident, every AI path off"
 rollout workflows

@@ -12,6 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from controller.adapters.signing import LocalSigner
 from controller.core.release import load_release
 from controller.evals.results import build_result, store_result
 from controller.evals.scoring import CaseResult
@@ -27,6 +28,7 @@ except ModuleNotFoundError:
 
 runner = CliRunner()
 OP, OP2 = "priya.natarajan", "sam.okafor"
+ISSUER, AUDIENCE = "https://login.corp.example/oauth2/default", "api://internal-docs-qa"
 
 
 def _app() -> typer.Typer:
@@ -58,6 +60,14 @@ def state(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return tmp_path / "state"
 
 
+def approver_token(state: Path, email: str = "dana.whitfield@corp.example") -> str:
+    """A token of the local dev IdP (the bundle's issuer) for an approver the bundle lists."""
+    from controller.adapters.devidp import DevIdp
+
+    idp = DevIdp(StatePaths(state).idp)
+    return idp.mint(email, ["ai-rollout-approvers"], issuer=ISSUER, audience=AUDIENCE)
+
+
 def flags(state: Path) -> Path:
     return StatePaths(state).flags("internal-docs-qa")
 
@@ -74,7 +84,8 @@ def store_eval(state: Path, digest: str, verdict: str, minutes_ago: float = 1) -
     thresholds = {str(k): v for k, v in release.workflow.eval.thresholds.items()}
     cases = [CaseResult(f"c-{c}", c, not (verdict == "FAIL" and c == "correctness"), (), "answered", 1.0) for c in thresholds]
     at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
-    store_result(store, build_result(manifest=release.manifest, cases=cases, thresholds=thresholds, started_at=at, finished_at=at, operator="t"))
+    result = build_result(manifest=release.manifest, cases=cases, thresholds=thresholds, started_at=at, finished_at=at, operator="t")
+    store_result(store, result, signer=LocalSigner(state))  # as `rollout eval run` does
 
 
 def killed(state: Path) -> bool:
@@ -129,7 +140,9 @@ def test_promote_rollback_history_verify(state: Path) -> None:
     result = rollout(state, "promote", "--cohort", "internal", "--adapter", "local", "--operator", OP, "--reason", "pilot")
     assert result.exit_code == 0, result.output
     assert "promoted to internal" in result.stdout and "audit seq 1" in result.stdout
-    code, doc = rollout_json(state, "promote", "--cohort", "limited", "--release", digest[:12], "--approved-by", OP2, "--operator", OP)
+    result = rollout(state, "approve", "--release", digest[:12], "--cohort", "limited", "--token", approver_token(state))
+    assert result.exit_code == 0, result.output
+    code, doc = rollout_json(state, "promote", "--cohort", "limited", "--release", digest[:12], "--operator", OP)
     assert code == 0, doc
     assert doc["served"] == {"internal": digest, "limited": digest, "general": "off"}
     assert doc["flags"]["rewritten"] is True
@@ -148,11 +161,17 @@ def test_promote_rollback_history_verify(state: Path) -> None:
     assert again.exit_code == 0 and "nothing to do" in again.stdout
 
     code, history = rollout_json(state, "history")
-    assert [r["action"] for r in history["records"]] == ["promote", "promote", "rollback"]
+    assert [r["action"] for r in history["records"]] == ["promote", "approve", "promote", "rollback"]
     assert history["records"][0]["reason"] == "pilot"
+    approval = history["records"][1]
+    assert approval["operator"] == "dana.whitfield@corp.example"
+    assert approval["evidence"]["approval"]["release"] == digest
+    assert approval["evidence"]["operator_identity"]["source"] == "oidc"
+    assert history["records"][2]["evidence"]["approvals"][0]["seq"] == 2
+    assert history["records"][0]["evidence"]["operator_identity"]["source"] == "asserted"
     assert "rollback" in rollout(state, "history").stdout
     result = rollout(state, "audit", "verify")
-    assert result.exit_code == 0 and "3 records verified" in result.stdout
+    assert result.exit_code == 0 and "4 records verified" in result.stdout
 
 
 def test_kill_and_release(state: Path) -> None:
@@ -241,12 +260,32 @@ def test_kill_with_the_state_store_down_exits_5_after_engaging(state: Path, aws:
     assert killed(state)
 
 
-def test_operator_from_sts(state: Path, aws: str) -> None:
-    assert rollout(state, "kill", "--reason", "sts", "--operator-from-sts").exit_code == 0
+def test_operator_from_sts(state: Path, project: Path, aws: str) -> None:
+    # moto's caller is not listed: a kill still happens (never gated), recorded as asserted
+    result = rollout(state, "kill", "--reason", "sts", "--operator-from-sts")
+    assert result.exit_code == 0 and "is not listed in access.aws_principals" in result.stderr
+    code, doc = rollout_json(state, "kill", "--release", "--reason", "sts", "--operator-from-sts")
+    assert code == 3 and "is not listed in access.aws_principals" in doc["error"]["message"]
     code, history = rollout_json(state, "history")
-    record = history["records"][0]
-    assert record["operator"] == record["evidence"]["operator_arn"].rsplit("/", 1)[-1]
-    assert record["evidence"]["operator_arn"].startswith("arn:aws:")
+    assert history["records"][0]["evidence"]["operator_identity"]["source"] == "asserted"
+
+    import boto3
+
+    arn = boto3.client("sts").get_caller_identity()["Arn"]
+
+    def listed(data: Any) -> None:
+        data["access"]["aws_principals"] = [{"arn": arn, "email": "sam.okafor@corp.example", "groups": []}]
+
+    edit_yaml(project / "workflow.yaml", listed)
+    code, doc = rollout_json(state, "kill", "--release", "--reason", "sts", "--operator-from-sts")
+    assert code == 0, doc
+    code, history = rollout_json(state, "history")
+    record = history["records"][-1]
+    assert record["operator"] == "sam.okafor@corp.example"
+    assert record["evidence"]["operator_arn"] == arn
+    assert record["evidence"]["operator_identity"] == {
+        "issuer": "aws-sts", "subject": arn, "email": "sam.okafor@corp.example", "groups": [], "source": "sts", "arn": arn
+    }
 
 
 # --- Kubernetes flag sync through a kubeconfig -------------------------------------------------------------

@@ -254,3 +254,169 @@ def _b64url(data: bytes) -> str:
 def _b64url_uint(value: int) -> str:
     # RFC 7518 6.3.1: the minimal big-endian octets of the integer.
     return _b64url(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+# --- the device authorization endpoint (RFC 8628), for `rollout login` on the local default -------
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class DevIdpServer:
+    """The dev IdP's OAuth 2.0 device authorization grant over HTTP on 127.0.0.1.
+
+    ``GET /.well-known/openid-configuration`` (discovery), ``POST /device_authorization``
+    (a device code and a user code), ``GET /device?user_code=...&email=...&groups=...`` (the
+    "browser" step: the dev IdP has no passwords, signing in is naming yourself, which is why it
+    is the dev IdP), ``POST /token`` (``authorization_pending`` until then, then an ID token minted
+    for the bundle's issuer and audience), ``GET /jwks``. Codes live ``expires_in`` seconds and are
+    used once.
+    """
+
+    def __init__(
+        self,
+        idp: DevIdp,
+        *,
+        issuer: str,
+        audience: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        expires_in: int = 600,
+        interval: int = 1,
+        ttl: dt.timedelta = dt.timedelta(hours=1),
+    ) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise InvalidInput("the dev IdP serves on the loopback interface only")
+        self.idp, self.issuer, self.audience, self.ttl = idp, issuer, audience, ttl
+        self.expires_in, self.interval = expires_in, interval
+        self._pending: dict[str, dict[str, Any]] = {}  # device_code -> state
+        self._lock = threading.Lock()
+        idp.ensure()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
+                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                from urllib.parse import parse_qs, urlsplit
+
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                if parts.path == "/.well-known/openid-configuration":
+                    self._send(200, outer.discovery())
+                elif parts.path == "/jwks":
+                    self._send(200, outer.idp.jwks_path.read_bytes())
+                elif parts.path == "/device":
+                    status, text = outer.verify(
+                        query.get("user_code", ""), query.get("email", ""), query.get("groups", "")
+                    )
+                    self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8")
+                else:
+                    self._send(404, {"error": "not_found"})
+
+            def do_POST(self) -> None:  # noqa: N802
+                from urllib.parse import parse_qs
+
+                length = min(int(self.headers.get("Content-Length") or 0), 8192)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
+                if self.path == "/device_authorization":
+                    self._send(200, outer.authorize(form.get("client_id", "")))
+                elif self.path == "/token":
+                    status, payload = outer.token(form.get("grant_type", ""), form.get("device_code", ""))
+                    self._send(status, payload)
+                else:
+                    self._send(404, {"error": "not_found"})
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+
+    # -- the protocol (also callable directly) ------------------------------------------------
+
+    def discovery(self) -> dict[str, str]:
+        return {
+            "issuer": self.issuer,
+            "device_authorization_endpoint": f"{self.url}/device_authorization",
+            "token_endpoint": f"{self.url}/token",
+            "jwks_uri": f"{self.url}/jwks",
+        }
+
+    def authorize(self, client_id: str) -> dict[str, Any]:
+        device_code = secrets.token_urlsafe(32)
+        alphabet = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 6.1: no vowels, no look-alikes
+        user_code = "".join(secrets.choice(alphabet) for _ in range(8))
+        user_code = f"{user_code[:4]}-{user_code[4:]}"
+        with self._lock:
+            self._pending[device_code] = {
+                "user_code": user_code,
+                "client_id": client_id,
+                "expires": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.expires_in),
+                "who": None,
+            }
+        return {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": f"{self.url}/device",
+            "verification_uri_complete": f"{self.url}/device?user_code={user_code}",
+            "expires_in": self.expires_in,
+            "interval": self.interval,
+        }
+
+    def verify(self, user_code: str, email: str, groups: str) -> tuple[int, str]:
+        """The browser step: sign in as ``email`` (with ``groups``) for ``user_code``."""
+        if not email or "@" not in email:
+            return 400, "sign in: give ?email=you@corp.example (and &groups=a,b)"
+        with self._lock:
+            for state in self._pending.values():
+                if state["user_code"] == user_code and state["who"] is None:
+                    state["who"] = (email, [g for g in groups.split(",") if g])
+                    return 200, f"signed in as {email}; return to your terminal"
+        return 404, "unknown or used code"
+
+    def token(self, grant_type: str, device_code: str) -> tuple[int, dict[str, Any]]:
+        if grant_type != DEVICE_GRANT:
+            return 400, {"error": "unsupported_grant_type"}
+        with self._lock:
+            state = self._pending.get(device_code)
+            if state is None:
+                return 400, {"error": "invalid_grant"}
+            if dt.datetime.now(dt.UTC) >= state["expires"]:
+                del self._pending[device_code]
+                return 400, {"error": "expired_token"}
+            if state["who"] is None:
+                return 400, {"error": "authorization_pending"}
+            del self._pending[device_code]  # used once
+        email, groups = state["who"]
+        token = self.idp.mint(email, groups, issuer=self.issuer, audience=self.audience, ttl=self.ttl)
+        return 200, {
+            "id_token": token,
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(self.ttl.total_seconds()),
+        }
+
+    # -- serving --------------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def start(self) -> DevIdpServer:
+        import threading
+
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="dev-idp").start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

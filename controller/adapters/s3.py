@@ -144,6 +144,29 @@ class S3Store:
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
+    def retained(self, prefix: str) -> list[tuple[str, bytes]]:
+        """Every version still held under ``prefix`` (key, bytes), delete markers skipped: in a
+        bucket with Object Lock a locked version outlives a delete marker or a newer version, so
+        the audit checkpoints are read from here (``RolloutService.checkpoints``)."""
+        validate_prefix(prefix)
+        base = f"{self.prefix}/" if self.prefix else ""
+        out: list[tuple[str, bytes]] = []
+        try:
+            paginator = self._client.get_paginator("list_object_versions")
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=base + prefix)
+            for page in pages:
+                for version in page.get("Versions", ()):
+                    key = version["Key"][len(base) :]
+                    if _is_key(key):
+                        name, vid = version["Key"], version["VersionId"]
+                        got = self._client.get_object(Bucket=self.bucket, Key=name, VersionId=vid)
+                        out.append((key, got["Body"].read()))
+        except ClientError as exc:
+            self._raise_client_error(exc, "list versions of", prefix)
+        except _UNREACHABLE as exc:
+            raise self._unreachable(exc, "list versions of", prefix) from exc
+        return sorted(out)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:

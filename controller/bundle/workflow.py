@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from controller.bundle.access import Access
 from controller.bundle.data_boundaries import DataBoundaries
 from controller.bundle.fields import NonEmpty, Slug, Strict
 from controller.bundle.identity import Owners, PersonalAccounts, Sso
@@ -36,6 +37,7 @@ class Workflow(Strict):
     prompts: list[PromptRef] = Field(min_length=1)
     eval: EvalSettings
     rollout: Rollout
+    access: Access | None = None  # who may operate / approve (controller.bundle.access)
     fallback: Fallback
     kill_switch: KillSwitch
     ongoing: Ongoing

@@ -413,6 +413,7 @@ def redact(
 def _register_subcommands() -> None:
     from controller.cli.eval import eval_app
     from controller.cli.evidence import register as register_evidence
+    from controller.cli.identity import register as register_identity
     from controller.cli.init import init
     from controller.cli.rollout import register as register_rollout
 
@@ -422,6 +423,7 @@ def _register_subcommands() -> None:
     app.add_typer(audit, name="audit")
     register_rollout(app, audit)
     register_evidence(app, audit)
+    register_identity(app)
 
 
 _register_subcommands()

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,3 +185,11 @@ def load_policy(
             return path, None, None, problems
         return path, None, wf, problems
     return path, bundle, bundle.workflow, ()
+
+
+class CohortName(StrEnum):
+    """The cohorts, in promotion order (``controller.core.gates.COHORTS``)."""
+
+    INTERNAL = "internal"
+    LIMITED = "limited"
+    GENERAL = "general"

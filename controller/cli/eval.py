@@ -104,7 +104,7 @@ def _run(
     from controller.core.verdict import NO_FRESH_EVIDENCE, Verdict, exit_code
     from controller.errors import EvalInconclusive, RefusedError
     from controller.evals.runner import run_eval
-    from controller.service.compose import StatePaths, build_gateway
+    from controller.service.compose import StatePaths, build_gateway, evidence_signer
 
     state = settings(ctx).state
     bundle = load(workflow)
@@ -119,7 +119,7 @@ def _run(
     try:
         result = run_eval(
             gateway, digest, minter=idp, store=store, concurrency=concurrency,
-            case_timeout_s=case_timeout, operator=operator,
+            case_timeout_s=case_timeout, operator=operator, signer=evidence_signer(state),
             # A FAIL of a release that is live in any cohort rolls it back at once.
             rollback_hook=None if no_rollback else rollback_hook_for(ctx, workflow, None),
         )
@@ -162,15 +162,18 @@ def show(
 def _show(
     ctx: typer.Context, *, release: str | None, workflow: Path | None, adapter: str | None, json_output: bool
 ) -> None:
-    from controller.core.release import resolve_digest
+    from controller.core.release import load_release, resolve_digest
     from controller.errors import InvalidInput
-    from controller.evals.results import latest_result
+    from controller.evals.results import latest_result, rejudge
+    from controller.service.compose import evidence_signer
 
     store = state_store(ctx)
     digest = resolve_digest(store, release) if release else _current_digest(workflow, adapter)
-    result = latest_result(store, digest)
+    result = latest_result(store, digest, verifier=evidence_signer(settings(ctx).state))  # signed by the evaluator
     if result is None:
         raise InvalidInput(f"release {digest[:12]} has no eval result; run `rollout eval run`.")
+    # re-judged against the thresholds of the release it judged, never its own
+    rejudge([result], {str(k): v for k, v in load_release(store, digest).workflow.eval.thresholds.items()})
     if json_output:
         print_json({"ok": result.passed, "key": result.key, "result": result.raw})
         return
@@ -185,8 +188,9 @@ def list_(ctx: typer.Context, json_output: bool = JsonOption) -> None:
 
 def _list(ctx: typer.Context, *, json_output: bool) -> None:
     from controller.evals.results import list_all_results
+    from controller.service.compose import evidence_signer
 
-    results = list_all_results(state_store(ctx))
+    results = list_all_results(state_store(ctx), verifier=evidence_signer(settings(ctx).state))
     if json_output:
         print_json(
             {

@@ -40,10 +40,11 @@ __all__ = ["register"]
 
 def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
     from controller.adapters import open_store
-    from controller.service.compose import StatePaths, rollout_service
+    from controller.service.compose import StatePaths, evidence_signer, rollout_service
 
     store = open_store(store_url) if store_url else state_store(ctx)
-    return rollout_service(workflow, store, StatePaths(settings(ctx).state).flags(workflow.id))
+    flags = StatePaths(settings(ctx).state).flags(workflow.id)
+    return rollout_service(workflow, store, flags, signer=evidence_signer(settings(ctx).state))
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -16,7 +16,6 @@ Exit codes: 0 done (or nothing to do), 1 ``audit verify`` found a problem, 2 inv
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from rich.table import Table
 from controller.bundle.models import Bundle, Workflow
 from controller.cli.common import (
     AdapterOption,
+    CohortName,
     JsonOption,
     WorkflowOption,
     err,
@@ -38,25 +38,21 @@ from controller.cli.common import (
     settings,
     state_store,
 )
+from controller.cli.identity import JwksOption, OperatorOption, StsOption, TokenOption, principal_for
 from controller.cli.rollout_output import finish, print_outcome, print_status, short
+from controller.core.approvals import Principal
 from controller.core.gates import COHORTS, served
 from controller.core.timefmt import iso
-from controller.errors import InvalidInput
+from controller.errors import InvalidInput, RolloutError
 from controller.service.rollout import (
-    CallerIdentity,
     Outcome,
     ReconcileOnFailedEval,
     ReconcileReport,
     RolloutService,
-    resolve_operator,
 )
 
 __all__ = ["register", "rollback_hook_for", "service_for"]
 
-OperatorOption = typer.Option(
-    None, "--operator", envvar="ROLLOUT_OPERATOR", help="Who is acting (env ROLLOUT_OPERATOR; default: the OS user)."
-)
-StsOption = flag("--operator-from-sts", help="Act as the AWS STS caller identity (its role session or user name).")
 K8sOption = typer.Option(
     None,
     "--k8s-configmap",
@@ -98,7 +94,7 @@ def service_for(
     k8s_featureflag: str | None = None,
 ) -> tuple[RolloutService, Bundle | None]:
     """The service for this invocation's workflow and store (shared with ``rollout eval run``)."""
-    from controller.service.compose import StatePaths, rollout_service
+    from controller.service.compose import StatePaths, evidence_signer, rollout_service
 
     bundle, wf, problems = _policy(workflow)
     store = _store(ctx, store_url)
@@ -116,7 +112,8 @@ def service_for(
         from controller.adapters.k8s_flags import featureflag_sink
 
         sinks.append(featureflag_sink(k8s_featureflag))
-    return rollout_service(wf, store, flags, bundle_problems=problems, flag_sinks=sinks), bundle
+    signer = evidence_signer(settings(ctx).state)  # evals must be signed by it; checkpoints are
+    return rollout_service(wf, store, flags, bundle_problems=problems, flag_sinks=sinks, signer=signer), bundle
 
 
 def rollback_hook_for(ctx: typer.Context, workflow: Path | None, store_url: str | None) -> ReconcileOnFailedEval:
@@ -133,22 +130,46 @@ def _bundle_release(store: Any, bundle: Bundle | None, adapter: str | None) -> s
     return current_digest(bundle, model_choice(bundle.workflow, adapter))
 
 
-def _operator(operator: str | None, from_sts: bool) -> CallerIdentity:
-    return resolve_operator(operator, from_sts=from_sts)
+def _actor(
+    ctx: typer.Context,
+    service: RolloutService,
+    token: str | None,
+    operator: str | None,
+    from_sts: bool,
+    jwks: str | None,
+) -> tuple[str, Principal | None]:
+    """The gate's operator name and the principal behind it (``controller.service.identity``)."""
+    who = principal_for(ctx, service.workflow, token=token, operator=operator, from_sts=from_sts, jwks=jwks)
+    return who.name, who
 
 
-class CohortName(StrEnum):
-    """The cohorts, in promotion order (``controller.core.gates.COHORTS``)."""
+def _kill_actor(
+    ctx: typer.Context,
+    service: RolloutService,
+    token: str | None,
+    operator: str | None,
+    from_sts: bool,
+    jwks: str | None,
+) -> tuple[str, Principal | None]:
+    """Engaging the kill switch is never gated and must work when the IdP or STS does not: an
+    identity that cannot be established is recorded as the name given (or the OS user), asserted."""
+    try:
+        return _actor(ctx, service, token, operator, from_sts, jwks)
+    except RolloutError as exc:
+        from controller.service.identity import ASSERTED_ISSUER
+        from controller.service.rollout import resolve_operator
 
-    INTERNAL = "internal"
-    LIMITED = "limited"
-    GENERAL = "general"
+        name = resolve_operator(operator).name
+        err.print(f"[yellow]warning:[/] identity not established ({exc}); the kill is recorded as {name!r}, asserted")
+        return name, Principal(ASSERTED_ISSUER, name, None, (), "asserted")
 
 
 AllOption = flag("--all", help="Every workflow under workflows/.")
 
 
-def _target(service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None) -> dict[str, Any]:
+def promotion_target(
+    service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None
+) -> dict[str, Any]:
     """Which release a promotion means, and why: ``--release``; else with ``--adapter`` the one the
     bundle builds under it; else the latest evaluated release of this workflow (exactly what was
     judged); else the one the bundle builds with its sanctioned endpoint (the gate will say it has
@@ -173,7 +194,7 @@ def _target(service: RolloutService, bundle: Bundle | None, release: str | None,
     return {"release": digest, "source": "bundle", "adapter": adapter or service.workflow.surface.endpoint.kind.value}
 
 
-def _describe(target: dict[str, Any]) -> str:
+def describe_target(target: dict[str, Any]) -> str:
     if target["release"] is None:
         return "no release (the bundle does not validate)"
     text = f"release {short(target['release'])} ({target['source']}"
@@ -187,10 +208,11 @@ def _describe(target: dict[str, Any]) -> str:
 # --- commands -------------------------------------------------------------------------------------
 
 
-def _status_report(ctx: typer.Context, workflow: Path | None, adapter: str | None, operator: str) -> Any:
+def _status_report(ctx: typer.Context, workflow: Path | None, adapter: str | None, identity: dict[str, Any]) -> Any:
     service, bundle = service_for(ctx, workflow)
-    target = _target(service, bundle, None, adapter)
-    return service.status(operator=operator, release=target["release"])
+    target = promotion_target(service, bundle, None, adapter)
+    name, who = _actor(ctx, service, **identity)
+    return service.status(operator=name, release=target["release"], actor=who)
 
 
 @reports_errors
@@ -201,6 +223,8 @@ def status(
     adapter: str | None = AdapterOption,
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Show the rollout: releases, cohorts, kill switch, evals, what the next promotion needs.
@@ -210,18 +234,18 @@ def status(
     --all: every workflow under workflows/."""
     from controller.bundle.workspace import bundle_dirs
 
-    who = _operator(operator, from_sts)
+    identity = {"token": token, "operator": operator, "from_sts": from_sts, "jwks": jwks}
     if all_workflows:
         if workflow is not None:
             raise InvalidInput("give --workflow/-w ID or --all, not both.")
-        reports = [_status_report(ctx, d, adapter, who.name) for d in bundle_dirs()]
+        reports = [_status_report(ctx, d, adapter, identity) for d in bundle_dirs()]
         if json_output:
             print_json({"ok": True, "workflows": [r.to_dict() for r in reports]})
             return
         for report in reports:
             print_status(report)
         return
-    report = _status_report(ctx, workflow, adapter, who.name)
+    report = _status_report(ctx, workflow, adapter, identity)
     if json_output:
         print_json(report.to_dict())
         return
@@ -239,11 +263,12 @@ def promote(
         "--release",
         help="Release digest or unique prefix (default: the latest evaluated release of this workflow).",
     ),
-    approved_by: list[str] = typer.Option([], "--approved-by", help="An approver (repeatable); not the operator."),
     reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the audit chain."),
     dry_run: bool = flag("--dry-run", help="Show the gate's verdict and the flag document's diff; change nothing."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
@@ -252,13 +277,15 @@ def promote(
 ) -> None:
     """Serve a release to the next cohort, if the gate allows it.
 
-    Refused: exit 3 with every reason. Default release: the latest evaluated release of the
-    workflow (shown before acting), so what is promoted is exactly what was judged."""
+    Counts only approvals recorded by `rollout approve` (authenticated approvers other than you,
+    for exactly this digest and cohort, unexpired). Refused: exit 3 with every reason. Default
+    release: the latest evaluated release of the workflow (shown before acting), so what is
+    promoted is exactly what was judged."""
     from controller.core.gates import next_cohort
 
-    who = _operator(operator, from_sts)
     service, bundle = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
-    target = _target(service, bundle, release, adapter)
+    name, who = _actor(ctx, service, token, operator, from_sts, jwks)
+    target = promotion_target(service, bundle, release, adapter)
     digest = target["release"]
     if cohort is not None:
         chosen = cohort.value
@@ -266,17 +293,15 @@ def promote(
         chosen = next_cohort(service.load(repair=False).state, digest) if digest else COHORTS[0]
         if chosen is None:
             raise InvalidInput(
-                f"{_describe(target)} is already the stable release for every cohort: nothing to promote."
+                f"{describe_target(target)} is already the stable release for every cohort: nothing to promote."
             )
     target["cohort"] = chosen
-    err.print(f"{service.workflow.id}: promote {_describe(target)} -> {chosen}", highlight=False)
+    err.print(f"{service.workflow.id}: promote {describe_target(target)} -> {chosen}", highlight=False)
     if dry_run:
-        preview = service.preview_promote(digest, chosen, operator=who.name, approvers=approved_by)
+        preview = service.preview_promote(digest, chosen, operator=name, actor=who)
         finish(preview, json_output, {"target": target})
         return
-    outcome = service.promote(
-        digest, chosen, operator=who.name, approvers=approved_by, reason=reason, operator_arn=who.arn
-    )
+    outcome = service.promote(digest, chosen, operator=name, reason=reason, actor=who)
     finish(outcome, json_output, {"target": target})
 
 
@@ -286,6 +311,8 @@ def rollback(
     reason: str = ReasonRequired,
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
@@ -295,9 +322,9 @@ def rollback(
 
     With no candidate this is a no-op (exit 0, no audit record). The flag document returns byte
     for byte to what it was before the candidate's first promotion."""
-    who = _operator(operator, from_sts)
     service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
-    finish(service.rollback(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
+    name, who = _actor(ctx, service, token, operator, from_sts, jwks)
+    finish(service.rollback(operator=name, reason=reason, actor=who), json_output)
 
 
 @reports_errors
@@ -309,6 +336,8 @@ def kill(
     all_workflows: bool = flag("--all", help="Engage the kill switch of every workflow at once."),
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
@@ -318,15 +347,17 @@ def kill(
 
     No gate and no eval read. If the state store is down the flag file is still switched to the
     kill switch (exit 5) and the next command records it. Releasing needs an operator."""
-    who = _operator(operator, from_sts)
+    identity = {"token": token, "operator": operator, "from_sts": from_sts, "jwks": jwks}
     if all_workflows:
-        _kill_all(ctx, who, reason, off or release_switch, workflow, k8s_configmap or k8s_featureflag, json_output)
+        _kill_all(ctx, identity, reason, off or release_switch, workflow, k8s_configmap or k8s_featureflag, json_output)
         return
     service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
     if off or release_switch:
-        outcome = service.release_kill(operator=who.name, reason=reason, operator_arn=who.arn)
+        name, who = _actor(ctx, service, **identity)
+        outcome = service.release_kill(operator=name, reason=reason, actor=who)
     else:
-        outcome = service.kill(operator=who.name, reason=reason, operator_arn=who.arn)
+        name, who = _kill_actor(ctx, service, **identity)
+        outcome = service.kill(operator=name, reason=reason, actor=who)
     finish(outcome, json_output)
 
 
@@ -336,20 +367,22 @@ def unkill(
     reason: str = ReasonRequired,
     operator: str | None = OperatorOption,
     from_sts: bool = StsOption,
+    token: str | None = TokenOption,
+    jwks: str | None = JwksOption,
     workflow: Path | None = WorkflowOption,
     k8s_configmap: str | None = K8sOption,
     k8s_featureflag: str | None = K8sFeatureFlagOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Release the kill switch (operators only): the cohorts get their releases back."""
-    who = _operator(operator, from_sts)
     service, _ = service_for(ctx, workflow, None, k8s_configmap, k8s_featureflag)
-    finish(service.release_kill(operator=who.name, reason=reason, operator_arn=who.arn), json_output)
+    name, who = _actor(ctx, service, token, operator, from_sts, jwks)
+    finish(service.release_kill(operator=name, reason=reason, actor=who), json_output)
 
 
 def _kill_all(
     ctx: typer.Context,
-    who: CallerIdentity,
+    identity: dict[str, Any],
     reason: str,
     releasing: bool,
     workflow: Path | None,
@@ -358,7 +391,6 @@ def _kill_all(
 ) -> None:
     """Every workflow's kill switch, each attempted even when another fails (exit: the worst)."""
     from controller.bundle.workspace import bundle_dirs
-    from controller.errors import RolloutError
 
     if releasing:
         raise InvalidInput("--all only engages kill switches; release each with `rollout unkill -w ID`.")
@@ -378,7 +410,8 @@ def _kill_all(
     for path in dirs:
         try:
             service, _ = service_for(ctx, path)
-            outcomes[service.workflow.id] = service.kill(operator=who.name, reason=reason, operator_arn=who.arn)
+            name, who = _kill_actor(ctx, service, **identity)
+            outcomes[service.workflow.id] = service.kill(operator=name, reason=reason, actor=who)
         except RolloutError as exc:  # the others must still be killed
             errors[path.name] = exc
     code = max((e.exit_code for e in errors.values()), default=0)
@@ -483,7 +516,8 @@ def audit_verify(
     result, problems = service.verify()
     ok = result.ok and not problems
     if json_output:
-        print_json({"ok": ok, "workflow": service.workflow.id, **result.to_dict(), "problems": problems})
+        # "ok" last: the chain's own "ok" says nothing of the state or the checkpoints
+        print_json({"workflow": service.workflow.id, **result.to_dict(), "problems": problems, "ok": ok})
     elif not result.ok:
         err.print(f"[bold red]BROKEN[/] at seq {result.first_bad_seq}: {result.reason}", highlight=False)
     else:

@@ -52,7 +52,7 @@ def print_outcome(outcome: Outcome) -> None:
         out.print(f"flag document {verb}: {outcome.flags.path}", highlight=False)
         for sink in outcome.flags.published:
             out.print(f"published to {sink}", highlight=False)
-        if outcome.changed:
+        if outcome.changed and outcome.action != "approve":  # an approval serves nobody anything new
             out.print(served_table(outcome.flags.served, outcome.flags.killed))
 
 

@@ -27,6 +27,17 @@ extra records. Anything else wrong is a failure naming the first bad sequence nu
 - the chain ending before the head's seq (truncated) -> the first missing seq.
 
 ``next_record`` and ``verify_chain`` are pure; ``append`` and ``read_chain`` are the only I/O.
+
+Anchoring the head (checkpoints): the head in the state is only as safe as the state. So after
+every command the controller writes a **signed checkpoint** of the new head, create-only, beside
+the chain: ``audit-checkpoints/<workflow>/<seq:012d>.json`` = canonical JSON
+``{"checkpoint": {schema, workflow, seq, hash, time}, "signature": <envelope>}``, the envelope
+signing the canonical JSON of ``checkpoint`` with the controller's key
+(``controller.adapters.signing``). On S3 the store is the control-plane bucket, whose Object
+Lock keeps every checkpoint for the retention period: nobody, the bucket owner included, can
+remove or overwrite one. ``check_checkpoints`` (pure) then finds a truncated tail (the chain ends
+before a checkpointed seq) or a rewritten record (its hash is not the checkpointed one) even when
+the state's head was rewritten to match.
 """
 
 from __future__ import annotations
@@ -50,9 +61,17 @@ __all__ = [
     "ChainHead",
     "ChainStatus",
     "Verification",
+    "CHECKPOINT_SCHEMA",
+    "Checkpoint",
     "append",
     "canonical_json",
     "chain_prefix",
+    "check_checkpoints",
+    "checkpoint_body",
+    "checkpoint_key",
+    "checkpoint_prefix",
+    "encode_checkpoint",
+    "parse_checkpoint",
     "next_record",
     "read_chain",
     "record_key",
@@ -336,3 +355,87 @@ def verify_chain(
             f"chain ends at seq {count} but state's head is seq {expected} (truncated)",
         )
     return Verification(True, count, None, None, count - expected, last)
+
+
+# --- checkpoints: signed, create-only anchors of the head ----------------------------------------
+
+CHECKPOINT_SCHEMA = "ai-rollout.audit-checkpoint/v1"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement that the chain of ``workflow`` had ``hash`` at ``seq`` at ``time``."""
+
+    workflow: str
+    seq: int
+    hash: str
+    time: str
+
+
+def checkpoint_prefix(workflow: str) -> str:
+    return f"audit-checkpoints/{_workflow_id(workflow)}/"
+
+
+def checkpoint_key(workflow: str, seq: int) -> str:
+    return f"{checkpoint_prefix(workflow)}{seq:012d}.json"
+
+
+def checkpoint_body(workflow: str, head: ChainHead, time: datetime | str) -> bytes:
+    """The canonical bytes a checkpoint signs. Pure."""
+    return canonical_json(
+        {
+            "schema": CHECKPOINT_SCHEMA,
+            "workflow": _workflow_id(workflow),
+            "seq": head.seq,
+            "hash": head.hash,
+            "time": _time_text(time),
+        }
+    )
+
+
+def parse_checkpoint(data: bytes) -> tuple[Checkpoint, bytes, bytes]:
+    """(the checkpoint, the bytes its signature signs, the signature envelope) from stored bytes;
+    ``InvalidInput`` when they are not a well-formed checkpoint."""
+    try:
+        doc = json.loads(bytes(data).decode("utf-8"))
+        body, envelope = doc["checkpoint"], doc["signature"]
+        if set(doc) != {"checkpoint", "signature"} or body.get("schema") != CHECKPOINT_SCHEMA:
+            raise ValueError("wrong fields or schema")
+        head = ChainHead(body["seq"], body["hash"])
+        point = Checkpoint(str(body["workflow"]), head.seq, head.hash, str(body["time"]))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, InvalidInput) as exc:
+        raise InvalidInput(f"not a checkpoint ({exc})") from None
+    return point, canonical_json(body), canonical_json(envelope)
+
+
+def encode_checkpoint(body: bytes, envelope: bytes) -> bytes:
+    """The stored bytes of a checkpoint: its body and its signature envelope (both canonical JSON)."""
+    return canonical_json({"checkpoint": json.loads(body), "signature": json.loads(envelope)})
+
+
+def check_checkpoints(records: Sequence[bytes | AuditRecord], checkpoints: Sequence[Checkpoint]) -> list[str]:
+    """Every checkpoint the chain contradicts: it ends before a checkpointed seq (truncated) or
+    holds another hash there (rewritten). Pure; signatures are checked by the caller."""
+    problems: list[str] = []
+    beyond = [c for c in checkpoints if c.seq > len(records)]
+    if beyond:
+        last = max(beyond, key=lambda c: c.seq)
+        problems.append(
+            f"the chain ends at seq {len(records)} but a signed checkpoint of {last.time} covers seq "
+            f"{last.seq} (truncated: records {len(records) + 1}..{last.seq} were removed)"
+        )
+    for point in sorted(checkpoints, key=lambda c: c.seq):
+        if point.seq > len(records):
+            break
+        item = records[point.seq - 1]
+        raw = item.to_json() if isinstance(item, AuditRecord) else bytes(item)
+        try:
+            record = AuditRecord.from_json(raw)
+        except InvalidInput:
+            record = None
+        if record is None or record.hash != point.hash:
+            problems.append(
+                f"seq {point.seq} differs from its signed checkpoint of {point.time} (the chain was rewritten "
+                "from there on)"
+            )
+    return problems

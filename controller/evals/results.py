@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from controller import __version__
 from controller.core.release import canonical_json, release_digest
@@ -33,11 +33,14 @@ from controller.ports import Store
 __all__ = [
     "RESULT_SCHEMA",
     "EvalResult",
+    "EvidenceSeal",
     "build_result",
     "latest_result",
     "list_all_results",
     "load_results",
+    "rejudge",
     "result_key",
+    "signature_key",
     "store_result",
 ]
 
@@ -158,10 +161,49 @@ def build_result(
     return EvalResult.from_dict(raw)
 
 
-def store_result(store: Store, result: EvalResult) -> str:
-    """Write ``result`` create-only under its release digest; ``AlreadyExists`` if present."""
-    store.create(result.key, canonical_json(result.raw))
+class EvidenceSeal(Protocol):
+    """The evaluator's key (``controller.adapters.signing``): ``seal`` signs bytes, ``check`` says
+    why an envelope is not a valid signature of them by that key (``None``: it is)."""
+
+    def seal(self, data: bytes) -> bytes: ...
+
+    def check(self, data: bytes, envelope: bytes) -> str | None: ...
+
+
+def signature_key(key: str) -> str:
+    """Where the signature of the stored object ``key`` lives (create-only, beside it)."""
+    return f"signatures/{key}"
+
+
+def store_result(store: Store, result: EvalResult, *, signer: EvidenceSeal | None = None) -> str:
+    """Write ``result`` create-only under its release digest; ``AlreadyExists`` if present.
+
+    With ``signer`` its signature is written first, so a crash never leaves an unsigned result
+    (an orphan signature signs nothing that exists)."""
+    data = canonical_json(result.raw)
+    if signer is not None:
+        store.create(signature_key(result.key), signer.seal(data))
+    store.create(result.key, data)
     return result.key
+
+
+def _sealed(store: Store, key: str, data: bytes, verifier: EvidenceSeal) -> None:
+    envelope = store.get(signature_key(key))
+    if envelope is None:
+        raise InvalidInput(f"eval result {key}: is not signed by the evaluator's key; it cannot be used as evidence.")
+    problem = verifier.check(data, envelope.data)
+    if problem is not None:
+        raise InvalidInput(f"eval result {key}: {problem}; it cannot be used as evidence.")
+
+
+def _thresholds_match(key: str, raw: dict[str, Any], thresholds: Mapping[str, float]) -> dict[str, float]:
+    policy = {str(k): float(v) for k, v in thresholds.items()}
+    if raw.get("thresholds") != policy:
+        raise InvalidInput(
+            f"eval result {key}: was judged against thresholds {raw.get('thresholds')}, but the release it "
+            f"judged sets {policy} (edited); it cannot be used as evidence."
+        )
+    return policy
 
 
 def _verify(key: str, data: bytes, digest: str) -> EvalResult:
@@ -206,11 +248,20 @@ def _verify(key: str, data: bytes, digest: str) -> EvalResult:
     return result
 
 
-def load_results(store: Store, digest: str) -> list[EvalResult]:
+def load_results(
+    store: Store,
+    digest: str,
+    *,
+    verifier: EvidenceSeal | None = None,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[EvalResult]:
     """Every stored result of release ``digest``, oldest first, each re-verified.
 
     Raises ``InvalidInput`` (exit 2) naming the key of any edited, truncated, misplaced or
-    mismatched result: evidence that cannot be trusted is never silently skipped.
+    mismatched result: evidence that cannot be trusted is never silently skipped. With
+    ``verifier`` every result must carry a valid signature by the evaluator's key; with
+    ``thresholds`` (the judged release's ``eval.thresholds``) the verdict is re-derived against
+    them, never against the result's own.
     """
     if len(digest) != 64 or not set(digest) <= _HEX:
         raise InvalidInput(f"release digest {digest!r} is not 64 lowercase hex characters.")
@@ -219,23 +270,37 @@ def load_results(store: Store, digest: str) -> list[EvalResult]:
         obj = store.get(key)
         if obj is None:
             continue
-        results.append(_verify(key, obj.data, digest))
+        result = _verify(key, obj.data, digest)
+        if verifier is not None:
+            _sealed(store, key, obj.data, verifier)
+        results.append(result)
+    if thresholds is not None:
+        rejudge(results, thresholds)
     return sorted(results, key=lambda r: (r.finished_at, r.key))
 
 
-def latest_result(store: Store, digest: str) -> EvalResult | None:
+def rejudge(results: Iterable[EvalResult], thresholds: Mapping[str, float]) -> None:
+    """Refuse (``InvalidInput``) any result not judged against ``thresholds``, the judged
+    release's own ``eval.thresholds``, or whose verdict they do not give."""
+    for result in results:
+        again = judge(result.cases, _thresholds_match(result.key, result.raw, thresholds))
+        if again.verdict != result.verdict:
+            raise InvalidInput(f"eval result {result.key}: its release's thresholds give {again.verdict.value}.")
+
+
+def latest_result(store: Store, digest: str, **checks: Any) -> EvalResult | None:
     """The most recent verified result of release ``digest``, or ``None`` if it has none."""
-    results = load_results(store, digest)
+    results = load_results(store, digest, **checks)
     return results[-1] if results else None
 
 
-def list_all_results(store: Store) -> list[EvalResult]:
-    """Every stored result of every release, verified, oldest first."""
+def list_all_results(store: Store, *, verifier: EvidenceSeal | None = None) -> list[EvalResult]:
+    """Every stored result of every release, verified (and its signature, with ``verifier``), oldest first."""
     digests: set[str] = set()
     for key in store.list(_PREFIX):
         parts = key.split("/")
         if len(parts) != 3 or len(parts[1]) != 64 or not set(parts[1]) <= _HEX:
             raise InvalidInput(f"eval result {key}: not under evals/<digest>/; it cannot be used as evidence.")
         digests.add(parts[1])
-    out = [r for d in sorted(digests) for r in load_results(store, d)]
+    out = [r for d in sorted(digests) for r in load_results(store, d, verifier=verifier)]
     return sorted(out, key=lambda r: (r.finished_at, r.key))

@@ -34,7 +34,7 @@ from controller.bundle.models import GoldenCase
 from controller.core.release import load_release
 from controller.core.verdict import Verdict
 from controller.errors import BackendUnavailable, InvalidInput
-from controller.evals.results import EvalResult, build_result, store_result
+from controller.evals.results import EvalResult, EvidenceSeal, build_result, store_result
 from controller.evals.scoring import CaseResult, Observation, score_case
 
 __all__ = ["EXCERPT_CHARS", "RollbackHook", "TokenMinter", "run_eval"]
@@ -102,6 +102,7 @@ def run_eval(
     rollback_hook: RollbackHook | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     sleep: Callable[[float], None] = time.sleep,
+    signer: EvidenceSeal | None = None,
 ) -> EvalResult:
     """Run release ``digest``'s golden set through ``gateway``, store the result, return it.
 
@@ -130,7 +131,7 @@ def run_eval(
         operator=_operator(operator),
         extra_environment={"concurrency": concurrency, "store": store.describe()},
     )
-    store_result(store, result)
+    store_result(store, result, signer=signer)
     if result.verdict is Verdict.FAIL and rollback_hook is not None:
         rollback_hook.on_failed_eval(digest, result)
     return result

@@ -171,6 +171,7 @@ def _decide(
     now: dt.datetime,
     leeway: dt.timedelta,
     max_lifetime: dt.timedelta | None = None,
+    require_group: bool = True,
 ) -> Identity:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
@@ -239,7 +240,7 @@ def _decide(
             RejectReason.DOMAIN_NOT_ALLOWED,
             f"email domain is not allowed (allowed: {policy.allowed_domains_text})",
         )
-    if policy.allowed_groups.isdisjoint(groups):
+    if require_group and policy.allowed_groups.isdisjoint(groups):
         raise _reject(
             RejectReason.NO_ALLOWED_GROUP,
             f"account is in none of the allowed groups ({policy.allowed_groups_text})",
@@ -330,6 +331,7 @@ class IdentityVerifier:
         leeway: dt.timedelta = DEFAULT_LEEWAY,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         max_lifetime: dt.timedelta | None = None,
+        require_group: bool = True,  # False: the control plane, whose access rules name emails too
     ):
         if leeway < dt.timedelta(0) or leeway > dt.timedelta(minutes=5):
             raise InvalidInput("identity leeway must be between 0 and 5 minutes")
@@ -338,6 +340,7 @@ class IdentityVerifier:
         self._leeway = leeway
         self._clock = clock
         self._max_lifetime = max_lifetime
+        self._require_group = require_group
         self._jws = jwt.PyJWS(algorithms=list(ALLOWED_ALGORITHMS))
 
     def verify(self, token: str) -> Identity:
@@ -375,7 +378,7 @@ class IdentityVerifier:
             raise _reject(RejectReason.MALFORMED, _NOT_A_JWT) from None
 
         claims = _parse_claims(decoded["payload"])
-        return _decide(claims, self._policy, self._clock(), self._leeway, self._max_lifetime)
+        return _decide(claims, self._policy, self._clock(), self._leeway, self._max_lifetime, self._require_group)
 
 
 def _no_constant(name: str) -> Any:

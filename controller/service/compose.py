@@ -106,11 +106,25 @@ def rollout_service(
     *,
     bundle_problems: Sequence[str] = (),
     flag_sinks: Sequence[FlagSink] = (),
+    signer: Any = None,
 ) -> RolloutService:
-    """The RolloutService for one workflow: the CLI, the evidence collector and the reconcile Lambda."""
+    """The RolloutService for one workflow: the CLI, the evidence collector and the reconcile Lambda.
+    ``signer`` (``evidence_signer``): evals must be signed by it; checkpoints are signed with it."""
     from controller.service.rollout import RolloutService
 
-    return RolloutService(workflow, store, flags_path, bundle_problems=bundle_problems, flag_sinks=flag_sinks)
+    return RolloutService(
+        workflow, store, flags_path, bundle_problems=bundle_problems, flag_sinks=flag_sinks, signer=signer
+    )
+
+
+def evidence_signer(state: Path, spec: str | None = None) -> Any:
+    """The evaluator's and controller's signing key: ``ROLLOUT_SIGNING_KEY`` (``local`` or
+    ``kms:<key>``), default the key under the state directory (``controller.adapters.signing``)."""
+    import os
+
+    from controller.adapters.signing import open_signer
+
+    return open_signer(spec if spec is not None else os.environ.get("ROLLOUT_SIGNING_KEY"), state)
 
 
 def make_model_adapter(release: Any, retriever: Any, *, endpoint_url: str | None = None) -> Any:

@@ -17,16 +17,25 @@ __all__ = ["ReconcileOnFailedEval", "StoreEvals", "latest_evaluated", "release_p
 
 
 class StoreEvals:
-    """Eval history from ``controller.evals.results.load_results`` (every result re-verified)."""
+    """Eval history from ``controller.evals.results.load_results`` (every result re-verified).
 
-    def __init__(self, store: Store) -> None:
+    ``verifier``: every result must be signed by the evaluator's key; ``release_store``: each
+    verdict is re-derived against the thresholds of the release it judged (loaded from there)."""
+
+    def __init__(self, store: Store, *, verifier: Any = None, release_store: Store | None = None) -> None:
         self.store = store
+        self.verifier = verifier
+        self.release_store = release_store
 
     def __call__(self, digest: str) -> EvalHistory:
         try:
-            from controller.evals.results import load_results
+            from controller.core.release import load_release
+            from controller.evals.results import load_results, rejudge
 
-            results = load_results(self.store, digest)
+            results = load_results(self.store, digest, verifier=self.verifier)
+            if results and self.release_store is not None:
+                release = load_release(self.release_store, digest)
+                rejudge(results, {str(k): v for k, v in release.workflow.eval.thresholds.items()})
         except ImportError as exc:  # pragma: no cover - evals ships with the package
             return EvalHistory(error=f"controller.evals.results is unavailable ({exc})")
         except InvalidInput as exc:

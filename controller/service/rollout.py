@@ -64,11 +64,13 @@ from controller.adapters import flag_file as flag_files
 from controller.adapters.flag_file import FileFlagSink
 from controller.bundle.models import Workflow
 from controller.core import audit
+from controller.core.approvals import Approval, Principal, approvals_in
 from controller.core.audit import GENESIS_HASH, AuditRecord, Verification
 from controller.core.flags import encode_flag_document, render_flag_document
 from controller.core.gates import (
     COHORTS,
     Allowed,
+    Approve,
     AutoRollback,
     Command,
     EvalHistory,
@@ -90,6 +92,7 @@ from controller.core.gates import (
 from controller.core.timefmt import iso
 from controller.errors import BackendUnavailable, Conflict, InvalidInput, RolloutError
 from controller.ports import AlreadyExists, FlagSink, Store
+from controller.service.checkpoints import read_checkpoints, write_checkpoint
 from controller.service.evidence_sources import ReconcileOnFailedEval, StoreEvals, release_problem
 from controller.service.operator import CallerIdentity, operator_from_arn, resolve_operator, sts_operator
 from controller.service.outcomes import FlagSync, Loaded, Outcome, Preview, ReconcileReport, StatusReport
@@ -170,12 +173,20 @@ class RolloutService:
         max_attempts: int = DEFAULT_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         flag_sinks: Sequence[FlagSink] = (),
+        signer: Any = None,
     ) -> None:
+        """``signer`` (``controller.adapters.signing``): eval results must carry its signature and
+        are re-judged against their release's thresholds; chain checkpoints are signed with it."""
         self.workflow = workflow
+        self.signer = signer
         self.store = store
         self.flags_path = Path(flags_path)
         self.bundle_problems = tuple(bundle_problems)
-        self.evals = evals or StoreEvals(eval_store if eval_store is not None else store)
+        self.evals = evals or StoreEvals(
+            eval_store if eval_store is not None else store,
+            verifier=signer,
+            release_store=store if signer is not None else None,
+        )
         self.release_check = release_check or (lambda digest: release_problem(store, digest))
         self.clock = clock
         self.max_attempts = max(1, max_attempts)
@@ -353,6 +364,7 @@ class RolloutService:
                     raise
                 notes.append(f"audit seq {record.seq} was applied by a concurrent command's repair")
                 new_state = again.state
+            notes.extend(write_checkpoint(self.store, self.workflow.id, record, self.signer, self.clock()))
             flags = self.sync_flags(releasing_kill=releasing)  # (e)
             return Outcome(action, decision, new_state, record, flags, tuple(notes))
         raise Conflict(
@@ -417,7 +429,10 @@ class RolloutService:
         approvers: Sequence[str] = (),
         reason: str | None = None,
         operator_arn: str | None = None,
+        actor: Principal | None = None,
     ) -> Outcome:
+        """``actor``: the authenticated principal behind ``operator`` (``controller.service.identity``);
+        with the bundle's ``access``, only approvals recorded in the chain count."""
         verified: dict[str, str | None] = {}  # a release is immutable: verify it once per command
 
         def plan(state: RolloutState) -> tuple[Command, GateEvidence]:
@@ -427,12 +442,38 @@ class RolloutService:
                 if release not in verified:
                     verified[release] = self.release_check(release)
                 evidence = dataclasses.replace(evidence, releases=dict(verified))
+            evidence = dataclasses.replace(evidence, actor=actor, approvals=self.approvals())
             return Promote(release, cohort, operator, tuple(approvers), reason), evidence
 
-        return self._command("promote", plan, extra_evidence=_arn(operator_arn))
+        return self._command("promote", plan, extra_evidence=_identity(operator_arn, actor))
+
+    def approvals(self) -> tuple[Approval, ...]:
+        """Every approval recorded in the chain (``rollout approve``), oldest first."""
+        if self.workflow.access is None:
+            return ()
+        return approvals_in(self.history())
+
+    def approve(self, approval: Approval, *, reason: str | None = None) -> Outcome:
+        """Record ``approval`` in the chain: an authenticated approver's act, bound to one release
+        digest and cohort, counted by a later promote until it expires."""
+        verified: dict[str, str | None] = {}
+
+        def plan(state: RolloutState) -> tuple[Command, GateEvidence]:
+            if approval.release not in verified:
+                verified[approval.release] = self.release_check(approval.release)
+            evidence = GateEvidence(self.workflow, self.bundle_problems, releases=dict(verified))
+            return Approve(approval, approval.approver.name, reason), evidence
+
+        return self._command("approve", plan, extra_evidence=_identity(approval.approver.arn, approval.approver))
 
     def preview_promote(
-        self, release: str | None, cohort: str, *, operator: str, approvers: Sequence[str] = ()
+        self,
+        release: str | None,
+        cohort: str,
+        *,
+        operator: str,
+        approvers: Sequence[str] = (),
+        actor: Principal | None = None,
     ) -> Preview:
         """What ``promote`` would do, like ``pulumi preview``: the gate's verdict and the flag
         document's diff. Reads only; nothing is written, not even a repair."""
@@ -441,6 +482,7 @@ class RolloutService:
         evidence = self._evidence([release, *live])
         if release is not None:
             evidence = dataclasses.replace(evidence, releases={release: self.release_check(release)})
+        evidence = dataclasses.replace(evidence, actor=actor, approvals=self.approvals())
         command = Promote(release, cohort, operator, tuple(approvers))
         decision = decide(state, command, evidence, self.clock())
         before = encode_flag_document(render(self.workflow, state, killed=self.kill_pending() is not None))
@@ -454,20 +496,24 @@ class RolloutService:
         )
         return Preview("promote", decision, state, after_state, "".join(diff))
 
-    def rollback(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+    def rollback(
+        self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
+    ) -> Outcome:
         return self._command(
             "rollback",
-            lambda s: (Rollback(operator, reason), GateEvidence(self.workflow, self.bundle_problems)),
-            extra_evidence=_arn(operator_arn),
+            lambda s: (Rollback(operator, reason), GateEvidence(self.workflow, self.bundle_problems, actor=actor)),
+            extra_evidence=_identity(operator_arn, actor),
         )
 
-    def kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+    def kill(
+        self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
+    ) -> Outcome:
         """Engage the kill switch. No gate, no eval read; fail-safe when the state store is down."""
         try:
             return self._command(
                 "kill",
                 lambda s: (Kill(operator, reason), GateEvidence(self.workflow)),
-                extra_evidence=_arn(operator_arn),
+                extra_evidence=_identity(operator_arn, actor),
             )
         except RolloutError as exc:  # unreachable, conflicts exhausted, corrupt state or chain
             try:
@@ -498,12 +544,14 @@ class RolloutService:
                 publish_to(sink, data, kill_flag)
         return self.flags_path
 
-    def release_kill(self, *, operator: str, reason: str, operator_arn: str | None = None) -> Outcome:
+    def release_kill(
+        self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
+    ) -> Outcome:
         def plan(state: RolloutState) -> tuple[Command, GateEvidence]:
             # Live evals only inform a warning; an unreadable eval store does not block a release.
-            return ReleaseKill(operator, reason), self._live_evidence(state)
+            return ReleaseKill(operator, reason), dataclasses.replace(self._live_evidence(state), actor=actor)
 
-        return self._command("release-kill", plan, extra_evidence=_arn(operator_arn))
+        return self._command("release-kill", plan, extra_evidence=_identity(operator_arn, actor))
 
     def reconcile(self, *, operator: str = "reconcile", trigger: str | None = None) -> ReconcileReport:
         """Idempotent (cron): complete logged-but-unapplied records, roll back every live release
@@ -543,7 +591,14 @@ class RolloutService:
 
     # -- read-only -------------------------------------------------------------------------------
 
-    def status(self, *, operator: str, release: str | None = None, approvers: Sequence[str] = ()) -> StatusReport:
+    def status(
+        self,
+        *,
+        operator: str,
+        release: str | None = None,
+        approvers: Sequence[str] = (),
+        actor: Principal | None = None,
+    ) -> StatusReport:
         """The state, what is served, live evals, and what the next promotion still needs (the
         gate's own refusal reasons for it). ``release``: the one the current bundle builds."""
         loaded = self.load(repair=False)
@@ -555,7 +610,7 @@ class RolloutService:
         if target is not None:
             cohort = next_cohort(state, target) or COHORTS[-1]
             check = self.release_check(target)
-            evidence = dataclasses.replace(evidence, releases={target: check})
+            evidence = dataclasses.replace(evidence, releases={target: check}, actor=actor, approvals=self.approvals())
             decision = decide(state, Promote(target, cohort, operator, tuple(approvers)), evidence, self.clock())
             next_up = {
                 "release": target,
@@ -611,10 +666,24 @@ class RolloutService:
                 )
         elif result.ok and head is None and loaded.version is not None and loaded.state.revision:
             problems.append("the state has a revision but no audit chain head")
+        points, bad = self.checkpoints()
+        problems += bad + audit.check_checkpoints(records, points)
         return result, problems
+
+    def checkpoints(self) -> tuple[list[audit.Checkpoint], list[str]]:
+        """The chain's checkpoints that verify with the controller's key, and what is wrong with the rest."""
+        return read_checkpoints(self.store, self.workflow.id, self.signer)
 
 
 def _arn(arn: str | None) -> dict[str, Any] | None:
     return {"operator_arn": arn} if arn else None
+
+
+def _identity(arn: str | None, actor: Principal | None) -> dict[str, Any] | None:
+    """The audit evidence of who acted: the principal and how it is known (``source``)."""
+    out = _arn(arn or (actor.arn if actor is not None else None)) or {}
+    if actor is not None:
+        out["operator_identity"] = actor.to_dict()
+    return out or None
 
 

@@ -14,6 +14,7 @@ The package, one concept per module (everything is re-exported here)::
     promotion.py   Promote, and the precedence that holds it: kill > rollback > promote
     rollback.py    Rollback and AutoRollback
     kill.py        Kill and ReleaseKill
+    approval.py    Approve: record an authenticated approval (rules in core.approvals)
 
 The policy (operators, cohorts, bake times, approvals, ``eval.max_result_age``) is the deployed
 bundle's ``workflow.yaml`` (``GateEvidence.policy``), not the snapshot inside the release being
@@ -35,7 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from controller.core.gates.commands import AutoRollback, Command, Kill, Promote, ReleaseKill, Rollback
+from controller.core.gates.approval import approve
+from controller.core.gates.commands import Approve, AutoRollback, Command, Kill, Promote, ReleaseKill, Rollback
 from controller.core.gates.decisions import Allowed, Decision, Reason, ReasonCode, Refused
 from controller.core.gates.evidence import (
     CLOCK_SKEW,
@@ -80,6 +82,7 @@ __all__ = [
     "SYSTEM_OPERATORS",
     "ActionNote",
     "Allowed",
+    "Approve",
     "AutoRollback",
     "Candidate",
     "Command",
@@ -124,4 +127,6 @@ def decide(state: RolloutState, command: Command, evidence: GateEvidence, now: d
         return kill(state, command, now)
     if isinstance(command, ReleaseKill):
         return release_kill(state, command, evidence, now)
+    if isinstance(command, Approve):
+        return approve(state, command, evidence, now)
     raise InvalidInput(f"unknown rollout command {command!r}.")

@@ -7,13 +7,16 @@ gate (``controller.core.gates.decide``) turns it into a state.
                                                     latest conclusive eval FAILED leaves service
     Kill(operator, reason)                          engage the kill switch (never gated)
     ReleaseKill(operator, reason)                   release it (operator authority only)
+    Approve(approval, operator, reason)             record an authenticated approval (core.approvals)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AutoRollback", "Command", "Kill", "Promote", "ReleaseKill", "Rollback"]
+from controller.core import approvals as approval_rules
+
+__all__ = ["Approve", "AutoRollback", "Command", "Kill", "Promote", "ReleaseKill", "Rollback"]
 
 
 @dataclass(frozen=True)
@@ -55,4 +58,17 @@ class ReleaseKill:
     action = "release-kill"
 
 
-Command = Promote | Rollback | AutoRollback | Kill | ReleaseKill
+@dataclass(frozen=True)
+class Approve:
+    # Recorded by `rollout approve`; counted by a later Promote (controller.core.approvals).
+    approval: approval_rules.Approval
+    operator: str
+    reason: str | None = None
+    action = approval_rules.APPROVE_ACTION
+
+    @property
+    def release(self) -> str:
+        return self.approval.release
+
+
+Command = Promote | Rollback | AutoRollback | Kill | ReleaseKill | Approve

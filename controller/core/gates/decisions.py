@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.bundle.models import Workflow
+from controller.core import approvals as approval_rules
 from controller.core.gates.commands import Command
 from controller.core.gates.state import MAX_LAST_ACTIONS, SYSTEM_OPERATORS, ActionNote, RolloutState
 from controller.core.timefmt import iso
@@ -98,7 +99,9 @@ Decision = Allowed | Refused
 # --- rules every command shares ------------------------------------------------------------
 
 
-def authority(policy: Workflow | None, operator: str) -> list[Reason]:
+def authority(policy: Workflow | None, operator: str, actor: approval_rules.Principal | None = None) -> list[Reason]:
+    if policy is not None and policy.access is not None and actor is not None and actor.authenticated:
+        return [Reason(ReasonCode.NOT_AUTHORISED, m) for m in approval_rules.operator_problems(policy.access, actor)]
     if policy is None:
         return [
             Reason(

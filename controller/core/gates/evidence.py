@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.bundle.models import Workflow
+from controller.core import approvals as approval_rules
 from controller.core.gates.commands import AutoRollback
 from controller.core.gates.decisions import Reason, ReasonCode
 from controller.core.gates.state import RolloutState
@@ -83,6 +84,10 @@ class GateEvidence:
     bundle_problems: tuple[str, ...] = ()  # empty: the bundle validated
     evals: Mapping[str, EvalHistory] = field(default_factory=dict)
     releases: Mapping[str, str | None] = field(default_factory=dict)  # digest -> problem | None
+    # With ``access`` in the policy: who is acting (an authenticated ``Principal``; None: a bare
+    # name) and the approvals recorded in the chain (``controller.core.approvals``).
+    actor: approval_rules.Principal | None = None
+    approvals: tuple[approval_rules.Approval, ...] = ()
 
 
 def latest(history: EvalHistory | None) -> EvalEvidence | None:

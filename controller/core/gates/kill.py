@@ -37,7 +37,7 @@ def kill(state: RolloutState, cmd: Kill, now: dt.datetime) -> Decision:
 
 
 def release_kill(state: RolloutState, cmd: ReleaseKill, ev: GateEvidence, now: dt.datetime) -> Decision:
-    reasons = authority(ev.policy, cmd.operator) + needs_reason(cmd.reason)
+    reasons = authority(ev.policy, cmd.operator, ev.actor) + needs_reason(cmd.reason)
     if reasons:
         return Refused(tuple(reasons))
     if not state.kill.engaged:

@@ -20,8 +20,10 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 from controller.bundle.models import Workflow
+from controller.core import approvals as approval_rules
 from controller.core.gates.commands import Command, Promote
 from controller.core.gates.decisions import Allowed, Decision, Reason, ReasonCode, Refused, applied, authority, noop
 from controller.core.gates.evidence import EvalEvidence, GateEvidence, due_rollbacks, eval_problems, span
@@ -87,11 +89,17 @@ def promote(state: RolloutState, cmd: Promote, ev: GateEvidence, now: dt.datetim
     found, passing = _release_evidence(cmd, ev, now)
     reasons += found
     valid_approvers: list[str] = []
+    approval_records: list[dict[str, Any]] = []
     new = state
     if cmd.release is not None and cmd.cohort in COHORTS:
         found, reached = _cohort_step(state, cmd.release, cmd.cohort, ev.policy, now)
         reasons += found
-        if ev.policy is not None:
+        if ev.policy is not None and ev.policy.access is not None:  # only recorded, authenticated approvals
+            found, counted = _recorded_approvals(cmd, ev, now)
+            reasons += found
+            valid_approvers = [a.approver.name for a in counted]
+            approval_records = [a.summary() for a in counted]
+        elif ev.policy is not None:  # a bundle without `access`: named approvers (no identity)
             found, valid_approvers = _approvals(ev.policy, cmd.cohort, cmd.operator, cmd.approvers)
             reasons += found
         new = _promoted(state, cmd.release, cmd.cohort, reached)
@@ -105,8 +113,27 @@ def promote(state: RolloutState, cmd: Promote, ev: GateEvidence, now: dt.datetim
         "approved_by": valid_approvers,
         "bundle": "valid",
     }
+    if approval_records:
+        evidence["approvals"] = approval_records
     message = f"release {cmd.release[:12]} promoted to {cmd.cohort}{became}"
     return applied(state, new, cmd, now, message, evidence, cmd.release)
+
+
+def _recorded_approvals(
+    cmd: Promote, ev: GateEvidence, now: dt.datetime
+) -> tuple[list[Reason], list[approval_rules.Approval]]:
+    """The chain's authenticated approvals of exactly this release and cohort (``core.approvals``)."""
+    assert ev.policy is not None and ev.policy.access is not None and cmd.release is not None
+    found, counted = approval_rules.count_approvals(
+        ev.approvals,
+        access=ev.policy.access,
+        release=cmd.release,
+        cohort=cmd.cohort,
+        operator=ev.actor,
+        needed=ev.policy.rollout.cohort(cmd.cohort).approvals,
+        now=now,
+    )
+    return [Reason(ReasonCode(code), message) for code, message in found], list(counted)
 
 
 def _already_served(state: RolloutState, cmd: Promote) -> Allowed | None:
@@ -129,7 +156,7 @@ def _preconditions(state: RolloutState, cmd: Promote, ev: GateEvidence) -> list[
         reasons.append(
             Reason(ReasonCode.BUNDLE_INVALID, f"the bundle is invalid ({len(ev.bundle_problems)} problems): {listed}")
         )
-    reasons += authority(ev.policy, cmd.operator)
+    reasons += authority(ev.policy, cmd.operator, ev.actor)
     if cmd.cohort not in COHORTS:
         reasons.append(Reason(ReasonCode.UNKNOWN_COHORT, f"cohort {cmd.cohort!r} is not one of {', '.join(COHORTS)}"))
     return reasons

@@ -39,7 +39,7 @@ __all__ = ["auto_rollback", "rollback"]
 
 
 def rollback(state: RolloutState, cmd: Rollback, ev: GateEvidence, now: dt.datetime) -> Decision:
-    reasons = authority(ev.policy, cmd.operator) + needs_reason(cmd.reason)
+    reasons = authority(ev.policy, cmd.operator, ev.actor) + needs_reason(cmd.reason)
     if reasons:
         return Refused(tuple(reasons))
     cand = state.candidate
