@@ -192,3 +192,75 @@ def test_on_s3_object_lock_keeps_checkpoints_that_a_delete_marker_hides(
         ]["seq"]
         == 4
     )
+
+
+# --- the pure check ---------------------------------------------------------------------------------
+
+
+def _chain(n: int) -> list[audit.AuditRecord]:
+    records: list[audit.AuditRecord] = []
+    for seq in range(1, n + 1):
+        head = records[-1].head if records else None
+        records.append(
+            audit.next_record(
+                head,
+                time="2026-03-01T09:00:00Z",
+                operator="op",
+                action="kill",
+                workflow=WF,
+                from_={},
+                to={},
+                release=None,
+                evidence={},
+                reason=f"r{seq}",
+            )
+        )
+    return records
+
+
+def test_check_checkpoints_is_pure_and_names_each_contradiction() -> None:
+    chain = _chain(5)
+    points = [audit.Checkpoint(WF, r.seq, r.hash, "t") for r in chain]
+    assert audit.check_checkpoints(chain, points) == []
+    assert audit.check_checkpoints(chain[:3], points) == [
+        "the chain ends at seq 3 but a signed checkpoint of t covers seq 5 (truncated: records 4..5 were removed)"
+    ]
+    other = _chain(5)[:2] + [
+        audit.next_record(
+            chain[1].head,
+            time="x",
+            operator="op",
+            action="kill",
+            workflow=WF,
+            from_={},
+            to={},
+            release=None,
+            evidence={},
+            reason="forged",
+        )
+    ]
+    assert audit.check_checkpoints(other, points[:3]) == [
+        "seq 3 differs from its signed checkpoint of t (the chain was rewritten from there on)"
+    ]
+    assert audit.check_checkpoints([b"garbage"], points[:1])[0].startswith("seq 1 differs")
+
+
+def test_a_bundle_access_section_that_names_nobody_is_invalid(project: Path) -> None:
+    from tests.conftest import edit_yaml
+
+    def nobody(data: Any) -> None:
+        data["access"]["approvers"] = {"emails": [], "groups": []}
+
+    edit_yaml(project / "workflow.yaml", nobody)
+    code, doc = rollout_json(project.parent.parent / "state", "validate", "--workflow", str(project))
+    assert code == 2
+    fields = " ".join(p["field"] + " " + p["message"] for p in doc["error"]["problems"])
+    assert "access.approvers" in fields and "name at least one email or group" in fields
+
+    def long_ttl(data: Any) -> None:
+        data["access"]["approvers"] = {"emails": ["dana.whitfield@corp.example"]}
+        data["access"]["approval_ttl"] = "90d"
+
+    edit_yaml(project / "workflow.yaml", long_ttl)
+    code, doc = rollout_json(project.parent.parent / "state", "validate", "--workflow", str(project))
+    assert code == 2 and "approval_ttl must be between 1m and 30d" in json.dumps(doc["error"]["problems"])

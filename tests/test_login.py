@@ -109,3 +109,20 @@ def test_only_https_or_loopback_endpoints(state: Path) -> None:
     code, doc = rollout_json(state, "login", "--idp", "http://127.0.0.1:9")  # nothing listens there
     assert code == 5 and "cannot be reached" in doc["error"]["message"]
     assert rollout(state, "whoami").exit_code == 0  # still the asserted OS user
+
+
+def test_an_expired_cached_login_says_to_log_in_again(state: Path) -> None:
+    import datetime as dt
+
+    from controller.adapters.atomic import write_atomic
+
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    token = DevIdp(StatePaths(state).idp).mint(
+        "dana.whitfield@corp.example", [], issuer=ISSUER, audience=AUDIENCE, now=old
+    )
+    login_token_path(state).parent.mkdir(parents=True)
+    write_atomic(login_token_path(state), token.encode(), mode=0o600)
+    code, doc = rollout_json(state, "whoami")
+    assert code == 3 and "expired" in doc["error"]["message"] and "run `rollout login` again" in doc["error"]["message"]
+    result = rollout(state, "kill", "--reason", "still works")  # the kill switch never waits for a login
+    assert result.exit_code == 0 and "kill switch engaged" in result.stdout

@@ -116,9 +116,14 @@ def resolve_principal(
         if env:
             return verify_token(workflow, env, state_dir=state_dir, jwks=jwks, clock=clock)
         if cached.exists():
-            return verify_token(
-                workflow, cached.read_text(encoding="ascii"), state_dir=state_dir, jwks=jwks, clock=clock
-            )
+            from controller.gateway.identity import IdentityRejected
+
+            kept = cached.read_text(encoding="ascii")
+            try:
+                return verify_token(workflow, kept, state_dir=state_dir, jwks=jwks, clock=clock)
+            except IdentityRejected as exc:
+                hint = f"{exc.message} (the token `rollout login` kept in {cached}); run `rollout login` again"
+                raise IdentityRejected(exc.reason, hint) from None
     if jwks is not None:
         raise InvalidInput(
             "with a real IdP (--jwks) a bare --operator name proves nothing: authenticate with --token "
