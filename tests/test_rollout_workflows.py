@@ -264,3 +264,16 @@ def test_kill_all_reaches_both_gateways(shipped: Path) -> None:
     for wf in personas:
         code, answer = ask(wf)
         assert code == 3 and answer["decision"] == "disabled", (wf, answer)
+
+
+def test_an_unreadable_eval_fails_promote_closed_but_status_still_reports(two: Path) -> None:
+    code, created = run_json(two, "release", "create", "-w", SECOND, "--adapter", "local")
+    store_eval(two, created["digest"], "PASS")
+    [result] = [p for p in (two / "evals").rglob("*.json")]
+    result.write_text(result.read_text().replace('"PASS"', '"FAIL"', 1))  # edited evidence
+    code, doc = run_json(two, "promote", "-w", SECOND, "--operator", OP)
+    assert code == 2 and doc["ok"] is False and doc["error"]["type"] == "InvalidInput"
+    code, history = run_json(two, "history", "-w", SECOND)
+    assert history["records"] == []
+    code, status = run_json(two, "status", "-w", SECOND, "--operator", OP)
+    assert code == 0 and status["next_promotion"] is not None

@@ -40,7 +40,7 @@ from controller.cli.common import (
 from controller.cli.rollout_output import finish, print_outcome, print_status, short
 from controller.core.gates import COHORTS, served
 from controller.core.timefmt import iso
-from controller.errors import InvalidInput
+from controller.errors import BackendUnavailable, InvalidInput
 from controller.service.rollout import (
     CallerIdentity,
     Outcome,
@@ -132,7 +132,9 @@ class CohortName(StrEnum):
 AllOption = flag("--all", help="Every workflow under workflows/.")
 
 
-def _target(service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None) -> dict[str, Any]:
+def _target(
+    service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None, *, strict: bool = True
+) -> dict[str, Any]:
     """Which release a promotion means, and why: ``--release``; else with ``--adapter`` the one the
     bundle builds under it; else the latest evaluated release of this workflow (exactly what was
     judged); else the one the bundle builds with its sanctioned endpoint (the gate will say it has
@@ -143,7 +145,12 @@ def _target(service: RolloutService, bundle: Bundle | None, release: str | None,
     if release:
         return {"release": resolve_digest(service.store, release), "source": "--release"}
     if adapter is None:
-        last = latest_evaluated(service.store, service.workflow.id)
+        try:
+            last = latest_evaluated(service.store, service.workflow.id)
+        except (InvalidInput, BackendUnavailable):
+            if strict:  # promote: evidence that cannot be read is never guessed around
+                raise
+            last = None  # status: it still reports, and its evals table shows what is unreadable
         if last is not None:
             return {
                 "release": last.digest,
@@ -173,7 +180,7 @@ def _describe(target: dict[str, Any]) -> str:
 
 def _status_report(ctx: typer.Context, workflow: Path | None, adapter: str | None, operator: str) -> Any:
     service, bundle = service_for(ctx, workflow)
-    target = _target(service, bundle, None, adapter)
+    target = _target(service, bundle, None, adapter, strict=False)
     return service.status(operator=operator, release=target["release"])
 
 
