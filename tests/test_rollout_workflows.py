@@ -241,3 +241,39 @@ def test_the_support_golden_set_passes_offline_on_its_own_release(shipped: Path)
     assert code == 0, doc
     assert doc["result"]["verdict"] == "PASS"
     assert set(doc["result"]["categories"]) == {"correctness", "policy-compliance", "refusal"}
+
+
+def test_kill_all_reaches_both_gateways(shipped: Path) -> None:
+    personas = {
+        "internal-docs-qa": ("a@corp.example", "ai-pilot", "How long does the primary on-call have to acknowledge a page?"),
+        "support-reply-drafting": ("ana.silva@corp.example", "support-leads", "What do we offer when a delivery is late?"),
+    }
+    operators = {"internal-docs-qa": OP, "support-reply-drafting": "tomas.reyes"}
+    for wf in personas:
+        code, created = run_json(shipped, "release", "create", "-w", wf, "--adapter", "local")
+        store_eval(shipped, created["digest"], "PASS")
+        assert run(shipped, "promote", "-w", wf, "--operator", operators[wf]).exit_code == 0
+
+    def ask(wf: str) -> tuple[int, Any]:
+        email, group, question = personas[wf]
+        return run_json(shipped, "ask", "-w", wf, "--as", email, "--groups", group, question)
+
+    assert all(ask(wf)[1]["decision"] == "answered" for wf in personas)
+    code, doc = run_json(shipped, "kill", "--all", "--reason", "vendor incident", "--operator", "sam.okafor")
+    assert code == 0, doc  # sam.okafor operates both workflows
+    for wf in personas:
+        code, answer = ask(wf)
+        assert code == 3 and answer["decision"] == "disabled", (wf, answer)
+
+
+def test_an_unreadable_eval_fails_promote_closed_but_status_still_reports(two: Path) -> None:
+    code, created = run_json(two, "release", "create", "-w", SECOND, "--adapter", "local")
+    store_eval(two, created["digest"], "PASS")
+    [result] = [p for p in (two / "evals").rglob("*.json")]
+    result.write_text(result.read_text().replace('"PASS"', '"FAIL"', 1))  # edited evidence
+    code, doc = run_json(two, "promote", "-w", SECOND, "--operator", OP)
+    assert code == 2 and doc["ok"] is False and doc["error"]["type"] == "InvalidInput"
+    code, history = run_json(two, "history", "-w", SECOND)
+    assert history["records"] == []
+    code, status = run_json(two, "status", "-w", SECOND, "--operator", OP)
+    assert code == 0 and status["next_promotion"] is not None

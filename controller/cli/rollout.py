@@ -43,7 +43,7 @@ from controller.cli.rollout_output import finish, print_outcome, print_status, s
 from controller.core.approvals import Principal
 from controller.core.gates import COHORTS, served
 from controller.core.timefmt import iso
-from controller.errors import InvalidInput, RolloutError
+from controller.errors import BackendUnavailable, InvalidInput, RolloutError
 from controller.service.rollout import (
     Outcome,
     ReconcileOnFailedEval,
@@ -168,7 +168,7 @@ AllOption = flag("--all", help="Every workflow under workflows/.")
 
 
 def promotion_target(
-    service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None
+    service: RolloutService, bundle: Bundle | None, release: str | None, adapter: str | None, *, strict: bool = True
 ) -> dict[str, Any]:
     """Which release a promotion means, and why: ``--release``; else with ``--adapter`` the one the
     bundle builds under it; else the latest evaluated release of this workflow (exactly what was
@@ -180,7 +180,12 @@ def promotion_target(
     if release:
         return {"release": resolve_digest(service.store, release), "source": "--release"}
     if adapter is None:
-        last = latest_evaluated(service.store, service.workflow.id)
+        try:
+            last = latest_evaluated(service.store, service.workflow.id)
+        except (InvalidInput, BackendUnavailable):
+            if strict:  # promote: evidence that cannot be read is never guessed around
+                raise
+            last = None  # status: it still reports, and its evals table shows what is unreadable
         if last is not None:
             return {
                 "release": last.digest,
@@ -210,7 +215,7 @@ def describe_target(target: dict[str, Any]) -> str:
 
 def _status_report(ctx: typer.Context, workflow: Path | None, adapter: str | None, identity: dict[str, Any]) -> Any:
     service, bundle = service_for(ctx, workflow)
-    target = promotion_target(service, bundle, None, adapter)
+    target = promotion_target(service, bundle, None, adapter, strict=False)
     name, who = _actor(ctx, service, **identity)
     return service.status(operator=name, release=target["release"], actor=who)
 

@@ -43,7 +43,8 @@ owns the live flag file from its first command on; a file the gateway seeded fro
 is replaced by the rendered equivalent (``rollout reconcile`` once does that explicitly).
 
 The result types are ``controller.service.outcomes``, the eval and release evidence sources
-``controller.service.evidence_sources``, the operator's identity ``controller.service.operator``;
+``controller.service.evidence_sources``, the operator's identity ``controller.service.operator``, the
+state key, kill marker and flag rendering ``controller.service.state_docs``;
 all are re-exported here.
 """
 
@@ -66,7 +67,7 @@ from controller.bundle.models import Workflow
 from controller.core import audit
 from controller.core.approvals import Approval, Principal, approvals_in
 from controller.core.audit import GENESIS_HASH, AuditRecord, Verification
-from controller.core.flags import encode_flag_document, render_flag_document
+from controller.core.flags import encode_flag_document
 from controller.core.gates import (
     COHORTS,
     Allowed,
@@ -97,6 +98,7 @@ from controller.service.evidence_sources import ReconcileOnFailedEval, StoreEval
 from controller.service.operator import CallerIdentity, operator_from_arn, resolve_operator, sts_operator
 from controller.service.outcomes import FlagSync, Loaded, Outcome, Preview, ReconcileReport, StatusReport
 from controller.service.publish import publish_flags, publish_to
+from controller.service.state_docs import canonical_state, kill_marker_path, render, state_key
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -120,33 +122,6 @@ __all__ = [
 ]
 
 DEFAULT_ATTEMPTS = 16
-
-
-def state_key(workflow_id: str) -> str:
-    return f"state/{workflow_id}.json"
-
-
-def canonical_state(state: RolloutState) -> bytes:
-    return audit.canonical_json(state.to_dict())
-
-
-def kill_marker_path(flags_path: Path) -> Path:
-    name = flags_path.name.removesuffix(".flagd.json").removesuffix(".json")
-    return flags_path.with_name(f"{name}.kill-pending.json")
-
-
-def render(
-    workflow: Workflow, state: RolloutState, *, killed: bool = False, engaged_at: str | None = None
-) -> dict[str, Any]:
-    """The flag document for ``state`` (``killed`` forces the kill switch on, engaged at
-    ``engaged_at``: a fail-safe kill the state does not know yet). Pure."""
-    if state.kill.engaged:
-        return render_flag_document(
-            workflow, served(state), killed=True, engaged_at=state.kill.at, version=state.generation
-        )
-    return render_flag_document(
-        workflow, served(state), killed=killed, engaged_at=engaged_at if killed else None, version=state.generation
-    )
 
 
 def _utcnow() -> dt.datetime:
