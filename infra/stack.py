@@ -213,7 +213,7 @@ def build(bundle: Bundle, config: stack_config.StackConfig) -> dict[str, Any]:
             },
             "raw_invocation_logs": {"name": raw.bucket_name, "arn": raw.bucket_arn},
             "control_plane": {"name": flags.bucket_name, "arn": flags.bucket_arn},
-            "lambda_code": {"name": code.bucket_name, "arn": code.bucket_arn, "key": code.location.key},
+            "lambda_code": {"name": code.bucket_name, "arn": code.bucket_arn},
         },
         "kms_keys": {
             "audit_log": audit.kms_key_arn,

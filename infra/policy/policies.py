@@ -31,6 +31,7 @@ Policies (all mandatory):
     kms-keys-rotate                     enableKeyRotation on every key
     bedrock-invocation-logging-delivers-text  text delivery on, to an S3 bucket
     raw-logs-readable-only-by-redaction the raw bucket's read-deny for everyone but redaction
+    locked-buckets-deny-governance-bypass  locked buckets deny s3:BypassGovernanceRetention to all
 
 ``function-roles-no-wildcards`` also refuses managed-policy attachments of any kind (role, group,
 ``PolicyAttachment``) and NotAction/NotResource allows, in roles and permission sets alike;
@@ -361,6 +362,21 @@ def _raw_read_deny_problem(bucket: Any, rules: BucketRules, configs: list[Any]) 
             "but the redaction role (ArnNotEquals aws:PrincipalArn): unredacted prompts are in it")  # fmt: skip
 
 
+def _governance_bypass_problem(bucket: Any, rules: BucketRules, configs: list[Any]) -> str | None:
+    """A locked bucket's policy denies ``s3:BypassGovernanceRetention`` to every principal."""
+    if rules.object_lock_mode is None:
+        return None
+    for config in configs:
+        for st in statements_of(config.props.get("policy") or "{}"):
+            actions = {str(a).lower() for a in _list(st.get("Action"))}
+            bypass = actions & {"s3:bypassgovernanceretention", "s3:*", "*"}
+            everyone = st.get("Principal") in ("*", {"AWS": "*"})
+            if st.get("Effect") == "Deny" and everyone and bypass and not st.get("Condition"):
+                return None
+    return ("the bucket policy must deny s3:BypassGovernanceRetention to every principal, "
+            "unconditionally: otherwise whoever holds it can delete locked records")  # fmt: skip
+
+
 # --- IAM, gateway, models --------------------------------------------------------------------
 
 
@@ -569,6 +585,9 @@ def make_policies(expect: Expectations) -> list[Policy]:
         resource("bedrock-invocation-logging-delivers-text",
                  "Bedrock invocation logging delivers text to the raw bucket.",
                  validate_invocation_logging),
+        buckets("locked-buckets-deny-governance-bypass",
+                "Nobody may bypass the Object Lock retention of audit or control-plane records.",
+                BUCKET_POLICY, _governance_bypass_problem),
         buckets("raw-logs-readable-only-by-redaction",
                 "Only the redaction role may read raw invocation logs.", BUCKET_POLICY,
                 _raw_read_deny_problem),

@@ -43,6 +43,7 @@ ALL_POLICIES = [
     "functions-not-publicly-invocable",
     "kms-keys-rotate",
     "bedrock-invocation-logging-delivers-text",
+    "locked-buckets-deny-governance-bypass",
     "raw-logs-readable-only-by-redaction",
 ]
 
@@ -420,3 +421,11 @@ def test_removing_the_raw_buckets_read_deny_is_caught(pack, stack):
         Statement=[s for s in d["Statement"] if s["Sid"] != "DenyReadsExceptRedaction"]))  # fmt: skip
     (found,) = violations(pack["raw-logs-readable-only-by-redaction"], stack)
     assert found[0].startswith("raw_invocation_logs bucket") and "redaction role" in found[0]
+
+
+def test_a_locked_bucket_whose_policy_allows_governance_bypass_is_caught(pack, stack):
+    policy = config_for(stack, "aws:s3/bucketPolicy:BucketPolicy", f"{WF}-audit-log")
+    edit_policy(policy, "policy", lambda d: d.update(
+        Statement=[s for s in d["Statement"] if s["Sid"] != "DenyGovernanceBypass"]))  # fmt: skip
+    (found,) = violations(pack["locked-buckets-deny-governance-bypass"], stack)
+    assert found[0].startswith("audit_log bucket") and "BypassGovernanceRetention" in found[0]
