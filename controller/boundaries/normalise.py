@@ -56,7 +56,7 @@ _SITES = compile_pattern(
     + r"|(?:^|[^A-Za-z0-9+/=_-])((?:" + _TOKEN + r" (?:  )?){7,}" + _TOKEN + r")(?:[^A-Za-z0-9+/=_-]|$)"
     + r"|[A-Z0-9]{8}[A-Z0-9]*(" + _BREAK + r")[A-Z0-9]{4}"  # 6: a break inside an upper-case key
 )
-_MIN_JOINED = 6  # token characters left of a break before it counts as inside a token
+_MIN_JOINED = 8  # token characters left of a break before it counts as inside a token
 # Invisible characters outside category Cf that render as nothing.
 _IGNORABLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0") | frozenset(
     chr(c) for c in range(0xFE00, 0xFE10)
