@@ -56,7 +56,11 @@ _SITES = compile_pattern(
     + r"|(?:^|[^A-Za-z0-9+/=_-])((?:" + _TOKEN + r" (?:  )?){7,}" + _TOKEN + r")(?:[^A-Za-z0-9+/=_-]|$)"
     + r"|[A-Z0-9]{8}[A-Z0-9]*(" + _BREAK + r")[A-Z0-9]{4}"  # 6: a break inside an upper-case key
 )
-_MIN_JOINED = 6  # token characters left of a break before it counts as inside a token
+_MIN_JOINED = 8  # token characters left of a break before it counts as inside a token
+# A spaced-out run longer than this is not closed up (a spaced-out private key is about 3,500
+# characters): closing up costs Python work per character, and "1 2 3 ..." for megabytes is not
+# a secret.
+_MAX_SPACED = 8192
 # Invisible characters outside category Cf that render as nothing.
 _IGNORABLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0") | frozenset(
     chr(c) for c in range(0xFE00, 0xFE10)
@@ -188,7 +192,7 @@ def normalised_view(text: str) -> View | None:
             edits.append((s4, e4, ""))
         elif s6 >= 0:
             edits.append((s6, e6, ""))
-        elif s5 >= 0:
+        elif s5 >= 0 and e5 - s5 <= _MAX_SPACED:
             i = s5 + 1
             while i < e5:
                 if text[i : i + 3] == "   ":
