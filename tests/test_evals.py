@@ -381,13 +381,14 @@ def test_an_outage_while_re_evaluating_a_live_release_rolls_nothing_back(
 ) -> None:
     """The nightly re-evaluation during a model outage: INCONCLUSIVE, stored, the candidate keeps
     serving; reconcile rolls nothing back and status and reconcile say "no fresh evidence"."""
-    from controller.service.compose import rollout_service
+    from controller.service.compose import evidence_signer, rollout_service
     from controller.service.rollout import ReconcileOnFailedEval
 
     bundle = load_bundle(project)
-    svc = rollout_service(bundle.workflow, harness.store, StatePaths(state).flags(bundle.workflow.id))
+    signer = evidence_signer(state)  # the CLI's reconcile and status accept only signed results
+    svc = rollout_service(bundle.workflow, harness.store, StatePaths(state).flags(bundle.workflow.id), signer=signer)
     healthy, _ = harness.make(lambda n: None)
-    assert run_eval(healthy, harness.digest, minter=harness.idp).passed
+    assert run_eval(healthy, harness.digest, minter=harness.idp, signer=signer).passed
     assert svc.promote(harness.digest, "internal", operator="priya.natarajan").changed
 
     def down(n: int) -> None:
@@ -395,7 +396,9 @@ def test_an_outage_while_re_evaluating_a_live_release_rolls_nothing_back(
 
     outage, _ = harness.make(down)
     hook = ReconcileOnFailedEval(svc)
-    result = run_eval(outage, harness.digest, minter=harness.idp, rollback_hook=hook, sleep=lambda s: None)
+    result = run_eval(
+        outage, harness.digest, minter=harness.idp, rollback_hook=hook, sleep=lambda s: None, signer=signer
+    )
     assert result.verdict is Verdict.INCONCLUSIVE and hook.reports == []
     assert latest_result(harness.store, harness.digest) == result  # stored as such
     # the cases that could not run are no golden-set regressions in the weekly review

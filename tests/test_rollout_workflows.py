@@ -57,6 +57,17 @@ def two(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "state"
 
 
+def approve(state: Path, digest: str, cohort: str, email: str) -> None:
+    """An approver of the second bundle, signed in with a dev IdP token, approves ``digest``."""
+    from controller.adapters.devidp import DevIdp
+
+    minted = DevIdp(StatePaths(state).idp).mint(
+        email, ["ai-rollout-approvers"], issuer="https://login.corp.example/oauth2/default", audience=f"api://{SECOND}"
+    )
+    result = run(state, "approve", "-w", SECOND, "--release", digest, "--cohort", cohort, "--token", minted)
+    assert result.exit_code == 0, result.output
+
+
 def run(state: Path, *args: str) -> Any:
     return runner.invoke(app, ["--state", str(state), *args])
 
@@ -130,7 +141,8 @@ def test_promote_takes_the_evaluated_release_not_a_recomputed_one(two: Path) -> 
     shown = " ".join(result.stderr.split())
     assert f"promote release {created['digest'][:12]} (latest eval, adapter local, PASS at" in shown
     assert "-> internal" in shown  # the next cohort by default
-    code, doc = run_json(two, "promote", "-w", SECOND, "--operator", OP, "--approved-by", "sam.okafor")
+    approve(two, created["digest"], "limited", "sam.okafor@corp.example")
+    code, doc = run_json(two, "promote", "-w", SECOND, "--operator", OP)
     assert code == 0, doc
     assert doc["target"]["cohort"] == "limited" and doc["target"]["release"] == created["digest"]
     assert doc["served"]["limited"] == created["digest"]
@@ -154,10 +166,11 @@ def test_promote_dry_run_prints_the_verdict_and_the_flag_diff_and_writes_nothing
 def test_promote_with_nothing_left_to_promote_says_so(two: Path) -> None:
     code, created = run_json(two, "release", "create", "-w", SECOND, "--adapter", "local")
     store_eval(two, created["digest"], "PASS")
-    approvals = {"internal": [], "limited": ["sam.okafor"], "general": ["sam.okafor", "ci-release-bot"]}
+    approvals = {"internal": [], "limited": ["sam.okafor"], "general": ["sam.okafor", "dana.whitfield"]}
     for cohort, approvers in approvals.items():
-        extra = [a for name in approvers for a in ("--approved-by", name)]
-        result = run(two, "promote", "-w", SECOND, "--operator", OP, *extra)
+        for name in approvers:
+            approve(two, created["digest"], cohort, f"{name}@corp.example")
+        result = run(two, "promote", "-w", SECOND, "--operator", OP)
         assert result.exit_code == 0, (cohort, result.output)
     result = run(two, "promote", "-w", SECOND, "--operator", OP)
     assert result.exit_code == 2 and "nothing to promote" in result.stderr
