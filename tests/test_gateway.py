@@ -85,7 +85,9 @@ def test_an_unexpected_error_fails_closed_and_is_recorded(parts: dict[str, Any])
 
     gw = gateway(parts, StaticFlagSource(parts["digest"]), broken)
     response = gw.ask(Q, parts["token"])
-    assert response.decision is Decision.FALLBACK
+    assert response.decision is Decision.ERROR
+    assert response.status == 500
+    assert [r["decision"] for r in gw.sink.records] == ["error"]
     assert gw.sink.records[-1]["error"] == "RuntimeError"
     assert parts["bundle"].workflow.fallback.contact in response.answer
 
