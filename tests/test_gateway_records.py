@@ -4,7 +4,6 @@ record, whatever its bytes and headers (the real ASGI app in-process, hypothesis
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
