@@ -126,6 +126,8 @@ class FakeModelServer:
     def not_found(self, seen: SeenRequest) -> Reply:
         return Reply(404, {"message": f"no route for {seen.method} {seen.raw_path}"})
 
+    stream_content_type = "text/event-stream"
+
     def stream_events(self, seen: SeenRequest) -> bytes | None:
         """A streamed success reply (server-sent events), or None for a plain JSON one."""
         return None
@@ -155,7 +157,7 @@ class FakeModelServer:
         ctype = "application/json"
         events = self.stream_events(seen) if reply.body is None and reply.status == 200 else None
         if events is not None:
-            data, ctype = events, "text/event-stream"
+            data, ctype = events, self.stream_content_type
         try:
             handler.send_response(reply.status)
             handler.send_header("Content-Type", ctype)
@@ -175,9 +177,23 @@ class FakeBedrockServer(FakeModelServer):
         super().__init__()
         self.text = text
 
+    stream_content_type = "application/vnd.amazon.eventstream"
+
     def matches(self, seen: SeenRequest) -> bool:
         parts = seen.path.split("/")
-        return seen.method == "POST" and len(parts) == 4 and parts[1] == "model" and parts[3] == "converse"
+        return (seen.method == "POST" and len(parts) == 4 and parts[1] == "model"
+                and parts[3] in ("converse", "converse-stream"))
+
+    def stream_events(self, seen: SeenRequest) -> bytes | None:
+        """``converse-stream``: the text in three ``contentBlockDelta`` events, AWS event-stream encoded."""
+        if not seen.path.endswith("/converse-stream"):
+            return None
+        third = max(1, len(self.text) // 3)
+        pieces = [self.text[:third], self.text[third : 2 * third], self.text[2 * third :]]
+        events = [("messageStart", {"role": "assistant"})]
+        events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]
+        events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": "end_turn"})]
+        return b"".join(_event_message(name, body) for name, body in events)
 
     def not_found(self, seen: SeenRequest) -> Reply:
         return Reply(
@@ -209,6 +225,24 @@ class FakeBedrockServer(FakeModelServer):
     @classmethod
     def throttling(cls) -> Reply:
         return cls.error(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+
+
+def _event_message(event_type: str, body: dict[str, Any]) -> bytes:
+    """One message of the AWS event-stream binary framing (what botocore's parser reads)."""
+    import struct
+    import zlib
+
+    def header(name: str, value: str) -> bytes:
+        n, v = name.encode(), value.encode()
+        return struct.pack("!B", len(n)) + n + b"\x07" + struct.pack("!H", len(v)) + v
+
+    headers = header(":event-type", event_type) + header(":content-type", "application/json") + header(
+        ":message-type", "event")
+    payload = json.dumps(body).encode()
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(headers))
+    head = prelude + struct.pack("!I", zlib.crc32(prelude)) + headers + payload
+    return head + struct.pack("!I", zlib.crc32(head))
 
 
 class FakeOpenAIServer(FakeModelServer):
