@@ -394,19 +394,20 @@ class AnswerStream:
         self.release = step.digest
         self.model = step.served.release.model.model_id
         self.response: AskResponse | None = None
-        self._iterating = False
+        self._gen: Any = None
 
     def __iter__(self) -> Any:
-        if self._iterating:
+        if self._gen is not None:
             raise RuntimeError("an AnswerStream is iterated once")
-        self._iterating = True
-        return self._run()
+        self._gen = self._run()
+        return self._gen
 
     def close(self) -> None:
-        """Record the request if it was never iterated (the client left before the first byte)."""
-        if not self._iterating and self.response is None:
-            self._iterating = True
-            self._finish(None, "client disconnected before the answer", cut=True)
+        """End the stream wherever it is and make sure its one record is written (idempotent)."""
+        if self._gen is not None:
+            self._gen.close()  # a started generator records in its finally; an unstarted one does not run
+        if self.response is None:
+            self._finish(None, "cut", cut=True)
 
     def _run(self) -> Any:
         from controller.models.base import ModelError
@@ -452,6 +453,8 @@ class AnswerStream:
             self._finish(redactor, outcome)
 
     def _finish(self, redactor: StreamRedactor | None, outcome: str | None, *, cut: bool = False) -> None:
+        if self.response is not None:
+            return  # exactly one record
         gw, rec = self.gateway, self.rec
         text = redactor.text if redactor is not None else ""
         rec["output"] = text
