@@ -85,7 +85,9 @@ def test_an_unexpected_error_fails_closed_and_is_recorded(parts: dict[str, Any])
 
     gw = gateway(parts, StaticFlagSource(parts["digest"]), broken)
     response = gw.ask(Q, parts["token"])
-    assert response.decision is Decision.FALLBACK
+    assert response.decision is Decision.ERROR
+    assert response.status == 500
+    assert [r["decision"] for r in gw.sink.records] == ["error"]
     assert gw.sink.records[-1]["error"] == "RuntimeError"
     assert parts["bundle"].workflow.fallback.contact in response.answer
 
@@ -97,3 +99,46 @@ def test_the_model_sees_only_redacted_context_and_question(parts: dict[str, Any]
     [request] = seen.requests
     assert "jordan.example@customer.example" not in request.prompt
     assert "[REDACTED:email]" in request.prompt
+
+
+class StreamingAdapter:
+    """Streams the given pieces; records how far the consumer got."""
+
+    name = "streaming"
+
+    def __init__(self, pieces: list[str]):
+        self.pieces = pieces
+
+    def stream(self, request: Any) -> Any:
+        yield from self.pieces
+
+
+@pytest.mark.parametrize("consumed", [0, 1, None])
+def test_a_stream_leaves_exactly_one_record_however_it_ends(parts: dict[str, Any], consumed: int | None) -> None:
+    from controller.gateway.handler import AnswerStream
+
+    pieces = ["The primary on-call ", "acknowledges within 15 minutes. ", "[oncall-escalation]"]
+    gw = gateway(parts, StaticFlagSource(parts["digest"]), lambda release, retriever: StreamingAdapter(pieces))
+    gw.stream_holdback = 8  # small window so deltas are emitted before the end
+    stream = gw.ask_stream(Q, parts["token"])
+    assert isinstance(stream, AnswerStream)
+    it = iter(stream)
+    got = [next(it) for _ in range(consumed)] if consumed is not None else list(it)
+    stream.close()
+    stream.close()
+    [record] = gw.sink.records
+    assert record["decision"] == "answered"
+    if consumed is None:
+        assert "".join(got) == "".join(pieces) == record["output"]
+    else:
+        assert record["reason"] == "client disconnected during the stream" or consumed == 0
+        assert record["output"] == "".join(got)
+
+
+def test_a_secret_split_across_stream_pieces_is_never_emitted(parts: dict[str, Any]) -> None:
+    email = "jordan.example" + "@customer.example"
+    pieces = ["Write to jordan.exa", "mple@customer.example today. [oncall-escalation]"]
+    gw = gateway(parts, StaticFlagSource(parts["digest"]), lambda release, retriever: StreamingAdapter(pieces))
+    out = "".join(gw.ask_stream(Q, parts["token"]))
+    assert email not in out and "jordan.exa" not in out and "[REDACTED:email]" in out
+    assert email not in str(gw.sink.records) and len(gw.sink.records) == 1

@@ -20,7 +20,8 @@ from controller.adapters.request_sinks import MemorySink, schema_document
 from controller.bundle.models import load_bundle
 from controller.core.flags import render_flag_document
 from controller.core.release import create_release, model_choice
-from controller.gateway.http import serve_in_thread
+from controller.gateway.asgi import create_app
+from controller.gateway.server import BackgroundServer
 from controller.models.base import ModelUnavailable
 from controller.service.compose import StatePaths, build_gateway, open_local_store
 
@@ -61,7 +62,8 @@ def world(project: Path, tmp_path: Path) -> Any:
         return Switchable()
 
     gateway = build_gateway(bundle, state, poll_ms=50, sink=sink, adapter_factory=adapters)
-    server, url = serve_in_thread(gateway)
+    server = BackgroundServer(create_app(gateway, flags_path=flags_path)).__enter__()
+    url = server.url
     idp = DevIdp(paths.idp)
     idp.ensure()
     sso = bundle.workflow.sso.idp
@@ -93,8 +95,9 @@ def world(project: Path, tmp_path: Path) -> Any:
             return exc.code, json.loads(exc.read())
 
     w.token, w.post = token, post
+    w.gateway = gateway
     yield w
-    server.shutdown()
+    server.__exit__()
     gateway.flags.close()
 
 
@@ -203,7 +206,7 @@ def test_a_model_outage_gives_the_fallback(world: Any) -> None:
 
 def test_http_errors(world: Any) -> None:
     req = urllib.request.Request(f"{world.url}/v1/ask", data=b"not json", method="POST",
-                                 headers={"Authorization": "Bearer x"})
+                                 headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(req, timeout=5)
     assert caught.value.code == 400

@@ -487,3 +487,22 @@ def test_fake_servers_answer_unknown_routes_with_404() -> None:
             urllib.request.urlopen(f"{server.url}/v1/completions", data=b"{}", timeout=5)
         assert caught.value.code == 404
         assert json.loads(caught.value.read())["message"].startswith("no route")
+
+
+# --- Bedrock converse_stream (moto has no Converse/ConverseStream; botocore's Stubber cannot
+# return an event stream): real boto3 parsing of AWS event-stream frames from a local server ---
+
+
+def test_bedrock_converse_stream_yields_text_deltas(no_proxy: None) -> None:
+    from controller.models.bedrock import BedrockAdapter
+
+    text = "The primary on-call has 15 minutes. [oncall-escalation]"
+    with FakeBedrockServer(text=text) as server:
+        adapter = BedrockAdapter(region="eu-west-1", endpoint_url=server.url, session=boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"))
+        deltas = list(adapter.stream(_request(model_id="anthropic.claude-test")))
+        assert len(deltas) == 3 and "".join(deltas) == text
+        assert server.requests[-1].path == "/model/anthropic.claude-test/converse-stream"
+        server.enqueue(FakeBedrockServer.throttling(), FakeBedrockServer.throttling(), FakeBedrockServer.throttling())
+        with pytest.raises(ModelThrottled):
+            list(adapter.stream(_request(model_id="anthropic.claude-test")))

@@ -116,3 +116,55 @@ def test_flag_mirror_copies_refreshes_and_fails_closed_when_stale(s3_bucket: Any
     clock.now += FLAG_MAX_STALENESS_SECONDS + 1
     mirror.sync()
     assert not local.exists(), "a stale copy is removed so the provider fails closed"
+
+
+def test_jsonl_group_commit_shares_one_fdatasync_between_concurrent_writers(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def slow_sync(fd: int) -> None:
+        time.sleep(0.02)  # a slow disk: writers pile up behind the leader's sync
+        real(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_sync)
+    sink = JsonlSink(tmp_path)
+    durable_at_return: list[int] = []
+
+    def writer(base: int) -> None:
+        for i in range(10):
+            sink.write(record(base + i))
+            # the record is on disk (and synced) when write returns
+            lines = sum(len(p.read_bytes().splitlines()) for p in tmp_path.glob("*.jsonl"))
+            durable_at_return.append(lines >= 1 and bool(synced))
+
+    threads = [threading.Thread(target=writer, args=(k * 100,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sink.close()
+    assert len(read_records(tmp_path)) == 80
+    assert all(durable_at_return)
+    assert sink.groups == len(synced) < 80 / 2  # far fewer syncs than records
+
+
+def test_jsonl_group_commit_failure_raises_in_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    sink = JsonlSink(tmp_path)
+    sink.write(record(1))
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    with pytest.raises(OSError, match="audit record not written"):
+        sink.write(record(2))
+    monkeypatch.undo()
+    sink.write(record(3))  # the sink recovers once the disk does
+    sink.close()

@@ -57,27 +57,82 @@ class MemorySink:
 
 
 class JsonlSink:
-    """Daily files ``<dir>/YYYY-MM-DD.jsonl``; each record is one O_APPEND write, then fdatasync.
+    """Daily files ``<dir>/YYYY-MM-DD.jsonl`` with group commit: durable before ``write`` returns.
 
-    One write() per record keeps concurrent writers (threads of ``rollout serve``, several
-    processes) from interleaving lines; fsync makes an answered request's record durable.
+    Guarantee: when ``write(record)`` returns, the record's line is on disk (fdatasync), so a
+    response released after it can never outlive its audit record. Concurrent writers share
+    the cost: the first becomes the leader, writes every pending line with one O_APPEND
+    ``write()`` per file and one fdatasync, and wakes the others; records that arrive during
+    that flush form the next group. A failed write or sync raises in every writer of that
+    group (their requests then answer 500: no record, no answer). One write() per group keeps
+    concurrent processes (``rollout serve --workers N``) from interleaving lines.
     """
 
     def __init__(self, directory: Path, *, fsync: bool = True):
         self.directory = directory
         self.fsync = fsync
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._fd: int | None = None
         self._day: str | None = None
+        self._pending: list[tuple[str, bytes]] = []
+        self._seq = 0  # records accepted
+        self._durable = 0  # records flushed (or failed) so far
+        self._flushing = False
+        self._failures: list[tuple[int, int, BaseException]] = []
+        self.groups = 0  # flushes done: the number of fdatasync calls (tests, benchmarks)
 
     def write(self, record: dict[str, Any]) -> None:
         day = str(record.get("time", ""))[:10] or dt.date.today().isoformat()
         data = _line(record)
-        with self._lock:
+        with self._cond:
+            self._pending.append((day, data))
+            self._seq += 1
+            mine = self._seq
+            while self._durable < mine:
+                if self._flushing:
+                    self._cond.wait()
+                    continue
+                self._flush_locked()
+            for lo, hi, exc in self._failures:
+                if lo < mine <= hi:
+                    raise OSError(f"audit record not written to {self.directory}: {exc}") from exc
+
+    def _flush_locked(self) -> None:
+        """Lead one group: called with the lock held; releases it while writing."""
+        batch, self._pending = self._pending, []
+        lo, hi = self._durable, self._seq
+        self._flushing = True
+        self._cond.release()
+        error: BaseException | None = None
+        try:
+            self._write_batch(batch)
+        except BaseException as exc:  # noqa: BLE001 - reported to every writer of the group
+            error = exc
+        finally:
+            self._cond.acquire()
+            self._flushing = False
+            self._durable = hi
+            self.groups += 1
+            if error is not None:
+                self._failures = [*self._failures[-15:], (lo, hi, error)]
+            self._cond.notify_all()
+
+    def _write_batch(self, batch: list[tuple[str, bytes]]) -> None:
+        runs: list[tuple[str, list[bytes]]] = []
+        for day, data in batch:
+            if runs and runs[-1][0] == day:
+                runs[-1][1].append(data)
+            else:
+                runs.append((day, [data]))
+        for day, lines in runs:
             if day != self._day:
                 self._open(day)
             assert self._fd is not None
-            os.write(self._fd, data)
+            payload = b"".join(lines)
+            view = memoryview(payload)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
             if self.fsync:
                 os.fdatasync(self._fd)  # data and size; mtime need not hit the disk
 
@@ -89,7 +144,9 @@ class JsonlSink:
         self._day = day
 
     def close(self) -> None:
-        with self._lock:
+        with self._cond:
+            while self._flushing:
+                self._cond.wait()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None

@@ -8,6 +8,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -354,23 +355,23 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8080, "--port"),
+    workers: int = typer.Option(0, "--workers", help="Worker processes (default: the number of CPU cores)."),
     workflow: Path | None = WorkflowOption,
     jwks: str | None = JwksOption,
 ) -> None:
-    """Serve POST /v1/ask (the same handler as the Lambda) until interrupted."""
-    from controller.gateway.http import make_server
-    from controller.service.compose import build_gateway
+    """Serve the gateway (POST /v1/ask, the OpenAI-compatible /v1/chat/completions) until interrupted."""
+    from controller.bundle.models import find_bundle
+    from controller.gateway.server import ServeConfig
+    from controller.gateway.server import serve as run
 
-    gateway = build_gateway(load(workflow), settings(ctx).state, jwks=jwks, store=state_store(ctx))
-    server = make_server(gateway, host, port)
-    err.print(f"serving {gateway.workflow.id} on http://{host}:{server.server_address[1]}/v1/ask")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        gateway.sink.close()
+    load(workflow)  # a broken bundle is reported here, once, not by every worker
+    s = settings(ctx)
+    config = ServeConfig(
+        workflow=str(find_bundle(workflow)), state=str(s.state), store_url=s.store_url, jwks=jwks,
+        host=host, port=port, workers=workers or os.cpu_count() or 1,
+    )
+    err.print(f"serving on http://{host}:{port} (/v1/ask, /v1/chat/completions) with {config.workers} worker(s)")
+    run(config)
 
 
 @app.command()

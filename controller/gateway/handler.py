@@ -5,10 +5,16 @@ retrieval -> boundaries on the context -> model -> boundaries on the output -> o
 record -> answer (or the documented fallback). Every error path fails closed: when identity,
 flags, the release store or the model cannot be read, the AI path is off and the bundle's
 fallback answers.
+
+The invariant: every call of ``ask`` / ``ask_stream`` writes exactly one audit record. Text
+that cannot be encoded (lone surrogates) is replaced with U+FFFD and counted
+(``findings.sanitized``) before anything sees it; an unexpected failure inside the pipeline
+is recorded with decision ``error`` and answered with HTTP 500 and the fallback text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -26,8 +32,9 @@ from controller.boundaries.redactor import bundle_redactor, summarize
 from controller.bundle.models import Workflow
 from controller.core.release import Release, load_release
 from controller.errors import RolloutError
+from controller.gateway.streaming import DEFAULT_HOLDBACK, StreamRedactor
 
-__all__ = ["AskResponse", "Decision", "Gateway", "render_prompt"]
+__all__ = ["AnswerStream", "AskResponse", "Decision", "Gateway", "render_prompt", "sanitize_text"]
 
 
 class Decision(StrEnum):
@@ -36,6 +43,7 @@ class Decision(StrEnum):
     FALLBACK = "fallback"  # the model failed or the user is not in a cohort: fallback answer
     DISABLED = "disabled"  # kill switch engaged or flags unreadable
     REFUSED = "refused"  # identity rejected (401/403)
+    ERROR = "error"  # an unexpected failure inside the pipeline (500), recorded before answering
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,27 @@ class AskResponse:
 
 class Verifier(Protocol):
     def verify(self, token: str) -> Any: ...
+
+
+def sanitize_text(text: str) -> tuple[str, int]:
+    """``text`` with every lone surrogate replaced by U+FFFD, and how many were replaced.
+
+    JSON lets a client send ``"\\ud800"``; such a string cannot be encoded as UTF-8, so it must
+    not reach the detectors, the model or the audit log as it is."""
+    try:
+        text.encode("utf-8")
+        return text, 0
+    except UnicodeEncodeError:
+        pass
+    out = []
+    replaced = 0
+    for ch in text:
+        if "\ud800" <= ch <= "\udfff":
+            out.append("\ufffd")
+            replaced += 1
+        else:
+            out.append(ch)
+    return "".join(out), replaced
 
 
 def render_prompt(template: str, question: str, passages: list[Any]) -> str:
@@ -107,41 +136,83 @@ class Gateway:
 
     # --- the one entry point ---------------------------------------------------------------
 
-    def ask(self, question: str, token: str | None, *, eval_of: str | None = None) -> AskResponse:
-        """Answer ``question`` for the bearer of ``token``; ``eval_of`` pins a release for its eval."""
+    def ask(
+        self, question: str, token: str | None, *, eval_of: str | None = None, history: tuple[str, ...] = ()
+    ) -> AskResponse:
+        """Answer ``question`` for the bearer of ``token``; ``eval_of`` pins a release for its eval.
+
+        ``history`` is the rest of a chat conversation: it passes the same boundaries as the
+        question (a blocked earlier message blocks the request) but is not sent to the model,
+        whose prompt is the release's template."""
         started = time.perf_counter()
-        rec: dict[str, Any] = {
+        rec = self._record(eval_of)
+        try:
+            step = self._prepare(question, token, eval_of, history, rec)
+            response = step if isinstance(step, AskResponse) else self._complete(step, rec)
+        except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected, and record it
+            response = self._error(rec, exc)
+        self._write(rec, response, started)
+        return response
+
+    def ask_stream(
+        self, question: str, token: str | None, *, history: tuple[str, ...] = ()
+    ) -> AskResponse | AnswerStream:
+        """Like ``ask``, but an answer comes as an ``AnswerStream`` of redacted deltas; any other
+        decision is returned (and recorded) at once. The stream writes its record when it ends."""
+        started = time.perf_counter()
+        rec = self._record(None)
+        try:
+            step = self._prepare(question, token, None, history, rec)
+        except Exception as exc:  # noqa: BLE001
+            step = self._error(rec, exc)
+        if isinstance(step, AskResponse):
+            self._write(rec, step, started)
+            return step
+        return AnswerStream(self, step, rec, started)
+
+    def _record(self, eval_of: str | None) -> dict[str, Any]:
+        return {
             "schema": REQUEST_SCHEMA,
             "request_id": str(uuid.uuid4()),
             "time": self.clock().isoformat(),
             "workflow": self.workflow.id,
             "eval": eval_of is not None,
             "latency_ms": {},
+            "subject": None, "groups": [], "release": None, "cohort": None, "kill_switch": None,
+            "prompt_template": None, "context_sources": [], "model": None, "prompt": None, "output": None,
+            "findings": {},
         }
-        try:
-            response = self._ask(question, token, eval_of, rec, started)
-        except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected, and record it
-            rec.setdefault("error", f"{type(exc).__name__}")
-            response = self._fallback(rec, Decision.FALLBACK, f"internal error ({type(exc).__name__})")
+
+    def _error(self, rec: dict[str, Any], exc: BaseException) -> AskResponse:
+        rec["error"] = type(exc).__name__
+        response = self._fallback(rec, Decision.ERROR, f"internal error ({type(exc).__name__})")
+        return response
+
+    def _write(self, rec: dict[str, Any], response: AskResponse, started: float) -> None:
         rec["decision"] = response.decision.value
         rec["reason"] = response.reason
         rec["latency_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
         self._scrub(rec)
         self.sink.write(rec)
-        return response
 
-    def _ask(
-        self, question: str, token: str | None, eval_of: str | None, rec: dict[str, Any], started: float
-    ) -> AskResponse:
+    def _prepare(
+        self, question: str, token: str | None, eval_of: str | None, history: tuple[str, ...], rec: dict[str, Any]
+    ) -> AskResponse | _Prepared:
+        """Steps 1-5: everything before the model. Returns the final answer when one is due."""
         lat = rec["latency_ms"]
-        rec.update(
-            subject=None, groups=[], release=None, cohort=None, kill_switch=None, prompt_template=None,
-            context_sources=[], model=None, prompt=None, output=None, findings={},
-        )
+        question, replaced = sanitize_text(question)
+        texts = []
+        for text in history:
+            clean_text, n = sanitize_text(text)
+            texts.append(clean_text)
+            replaced += n
+        if replaced:
+            rec["findings"]["sanitized"] = {"invalid_text": replaced}
+        token, _ = sanitize_text(token or "")
         # 1. identity
         t = time.perf_counter()
         try:
-            identity = self.verifier.verify(token or "")
+            identity = self.verifier.verify(token)
         except RolloutError as exc:
             lat["identity"] = _ms(t)
             status = getattr(exc, "http_status", 401)
@@ -175,14 +246,20 @@ class Gateway:
         }
         rec["model"] = release.model.to_dict()
 
-        # 4. boundaries on the question
+        # 4. boundaries on the question (and on the rest of a conversation)
         t = time.perf_counter()
         checked = served.redactor.apply(question)
+        blocked = set(checked.blocked_categories)
+        prompt_findings = list(checked.findings)
+        for text in texts:
+            earlier = served.redactor.apply(text)
+            blocked.update(earlier.blocked_categories)
+            prompt_findings.extend(earlier.findings)
         lat["boundaries"] = _ms(t)
         rec["prompt"] = checked.text
-        rec["findings"]["prompt"] = summarize(checked.findings)
-        if checked.blocked:
-            cats = tuple(checked.blocked_categories)
+        rec["findings"]["prompt"] = summarize(prompt_findings)
+        if blocked:
+            cats = tuple(sorted(blocked))
             message = (
                 "This request was blocked because it contains forbidden input "
                 f"({', '.join(cats)}). Remove it and ask again; see the published policy "
@@ -208,37 +285,43 @@ class Gateway:
         rec["findings"]["context"] = context_findings
         rec["context_sources"] = sorted({p.source_id for p in clean})
 
-        # 6. the model; any failure answers with the fallback
-        from controller.models.base import ModelError, ModelRequest
+        from controller.models.base import ModelRequest
 
         prompt = render_prompt(release.prompt.text, checked.text, clean)
+        request = ModelRequest(
+            model_id=release.model.model_id, system="", prompt=prompt, passages=tuple(clean), question=checked.text,
+        )
+        return _Prepared(served, request, digest)
+
+    def _complete(self, step: _Prepared, rec: dict[str, Any]) -> AskResponse:
+        """Steps 6-7: the model, then the boundaries on its output; any model failure falls back."""
+        from controller.models.base import ModelError
+
+        lat = rec["latency_ms"]
         t = time.perf_counter()
         try:
-            reply = served.adapter.complete(
-                ModelRequest(
-                    model_id=release.model.model_id, system="", prompt=prompt, passages=tuple(clean),
-                    question=checked.text,
-                )
-            )
+            reply = step.served.adapter.complete(step.request)
         except ModelError as exc:
             lat["model"] = _ms(t)
             rec["error"] = type(exc).__name__
             return self._fallback(rec, Decision.FALLBACK, f"model unavailable ({type(exc).__name__})")
         lat["model"] = _ms(t)
 
-        # 7. boundaries on the output before it is logged or returned
-        out = served.redactor.apply(reply.text)
+        out = step.served.redactor.apply(reply.text)
         rec["output"] = out.text
         rec["findings"]["output"] = summarize(out.findings)
         if out.blocked:
             return self._fallback(rec, Decision.FALLBACK, "model output contained forbidden content")
-        cited = tuple(s for s in rec["context_sources"] if f"[{s}]" in out.text)
-        verify = release.workflow.review.requires_human_verification
+        return self._answered(step, rec, out.text)
+
+    def _answered(self, step: _Prepared, rec: dict[str, Any], text: str) -> AskResponse:
+        cited = tuple(s for s in rec["context_sources"] if f"[{s}]" in text)
+        verify = step.served.release.workflow.review.requires_human_verification
         if verify:
             rec["requires_human_verification"] = True
         return AskResponse(
-            rec["request_id"], Decision.ANSWERED, 200, out.text, citations=cited, release=digest,
-            model=release.model.model_id, reason="answered", requires_human_verification=verify,
+            rec["request_id"], Decision.ANSWERED, 200, text, citations=cited, release=step.digest,
+            model=step.served.release.model.model_id, reason="answered", requires_human_verification=verify,
         )
 
     def release(self, digest: str) -> Release:
@@ -247,10 +330,13 @@ class Gateway:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _fallback(self, rec: dict[str, Any], decision: Decision, reason: str) -> AskResponse:
+    def fallback_text(self) -> str:
         fb = self.workflow.fallback
-        answer = f"{fb.message.strip()} ({fb.contact}, {fb.link})"
-        status = 200 if decision is not Decision.DISABLED else 503
+        return f"{fb.message.strip()} ({fb.contact}, {fb.link})"
+
+    def _fallback(self, rec: dict[str, Any], decision: Decision, reason: str) -> AskResponse:
+        answer = self.fallback_text()
+        status = {Decision.DISABLED: 503, Decision.ERROR: 500}.get(decision, 200)
         return AskResponse(rec["request_id"], decision, status, answer, release=rec.get("release"), reason=reason)
 
     def _scrub(self, rec: dict[str, Any]) -> None:
@@ -289,9 +375,114 @@ class Gateway:
         return _Served(release, retriever, redactor, self.adapter_factory(release, retriever))
 
 
-def _with_text(passage: Any, text: str) -> Any:
-    import dataclasses
+@dataclass(frozen=True)
+class _Prepared:
+    """A request that passed identity, flags and input boundaries: ready for the model."""
 
+    served: _Served
+    request: Any
+    digest: str
+
+
+class AnswerStream:
+    """An answer as redacted text deltas, through a holdback window (``StreamRedactor``).
+
+    Iterate it once; the audit record is written when iteration ends, fails or is abandoned
+    (``close()``, e.g. the client went away). A model failure before anything was emitted
+    becomes the fallback text; a blocking finding stops the stream with a policy message.
+    ``response`` is the final ``AskResponse`` once the stream has ended.
+    """
+
+    def __init__(self, gateway: Gateway, step: _Prepared, rec: dict[str, Any], started: float):
+        self.gateway, self.step, self.rec, self.started = gateway, step, rec, started
+        self.request_id: str = rec["request_id"]
+        self.release = step.digest
+        self.model = step.served.release.model.model_id
+        self.response: AskResponse | None = None
+        self._gen: Any = None
+
+    def __iter__(self) -> Any:
+        if self._gen is not None:
+            raise RuntimeError("an AnswerStream is iterated once")
+        self._gen = self._run()
+        return self._gen
+
+    def close(self) -> None:
+        """End the stream wherever it is and make sure its one record is written (idempotent)."""
+        if self._gen is not None:
+            self._gen.close()  # a started generator records in its finally; an unstarted one does not run
+        if self.response is None:
+            self._finish(None, "cut", cut=True)
+
+    def _run(self) -> Any:
+        from controller.models.base import ModelError
+
+        gw, step, lat = self.gateway, self.step, self.rec["latency_ms"]
+        redactor = StreamRedactor(step.served.redactor, getattr(gw, "stream_holdback", DEFAULT_HOLDBACK))
+        t = time.perf_counter()
+        outcome: str | None = None
+        try:
+            adapter = step.served.adapter
+            if hasattr(adapter, "stream"):
+                deltas = adapter.stream(step.request)
+            else:
+                deltas = [adapter.complete(step.request).text]
+            for delta in deltas:
+                out = redactor.feed(delta)
+                if redactor.blocked:
+                    break
+                if out:
+                    yield out
+            if not redactor.blocked:
+                tail = redactor.close()
+                if tail:
+                    yield tail
+            if redactor.blocked:
+                outcome = "blocked"
+                yield _WITHHELD
+        except ModelError as exc:
+            self.rec["error"] = type(exc).__name__
+            outcome = "model"
+            if not redactor.emitted:
+                yield gw.fallback_text()
+            else:
+                yield f"\n\n[answer interrupted: model unavailable ({type(exc).__name__})]"
+        except GeneratorExit:
+            outcome = "cut"
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as an error below
+            self.rec["error"] = type(exc).__name__
+            outcome = "error"
+        finally:
+            lat["model"] = _ms(t)
+            self._finish(redactor, outcome)
+
+    def _finish(self, redactor: StreamRedactor | None, outcome: str | None, *, cut: bool = False) -> None:
+        if self.response is not None:
+            return  # exactly one record
+        gw, rec = self.gateway, self.rec
+        text = redactor.text if redactor is not None else ""
+        rec["output"] = text
+        rec["findings"]["output"] = dict(sorted(redactor.findings.items())) if redactor else {}
+        if outcome == "blocked":
+            response = gw._fallback(rec, Decision.FALLBACK, "model output contained forbidden content")
+        elif outcome == "model":
+            response = gw._fallback(rec, Decision.FALLBACK, f"model unavailable ({rec.get('error')})")
+        elif outcome == "error":
+            response = gw._fallback(rec, Decision.ERROR, f"internal error ({rec.get('error')})")
+        elif outcome == "cut" or cut:
+            response = gw._answered(self.step, rec, text)
+            response = dataclasses.replace(response, reason="client disconnected during the stream")
+        else:
+            response = gw._answered(self.step, rec, text)
+        self.response = response
+        gw._write(rec, response, self.started)
+
+
+_WITHHELD = "\n\n[the rest of this answer was withheld: it contained content the data boundaries forbid]"
+
+
+def _with_text(passage: Any, text: str) -> Any:
     return passage if passage.text == text else dataclasses.replace(passage, text=text)
 
 

@@ -9,6 +9,7 @@ denied, a malformed reply) is ``ModelUnavailable``, and the gateway answers with
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -73,6 +74,40 @@ class BedrockAdapter:
                 "guardrailVersion": self.guardrail.version,
             }
         return kwargs
+
+    def stream(self, request: ModelRequest) -> Iterator[str]:
+        """The answer's text deltas from ``converse_stream`` (``contentBlockDelta`` events); an
+        exception event mid-stream, or a broken connection, is ``ModelUnavailable``."""
+        try:
+            reply = self._client.converse_stream(**self.converse_arguments(request))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(request, exc) from exc
+        try:
+            for event in reply["stream"]:
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"].get("delta", {}).get("text")
+                    if text:
+                        yield text
+                elif any(k.endswith("Exception") for k in event):
+                    code = next(k for k in event if k.endswith("Exception"))
+                    raise ModelUnavailable(f"Bedrock {request.model_id} broke off the stream: {code}", code=code)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(request, exc) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ModelUnavailable(f"Bedrock {request.model_id} streamed a malformed event: {exc!r}",
+                                   code="MalformedResponse") from exc
+
+    def _error(self, request: ModelRequest, exc: Exception) -> ModelUnavailable | ModelThrottled:
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code") or "Unknown")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            message = f"Bedrock {request.model_id} in {self.region}: {code} ({status}): {error.get('Message', '')}"
+            if code in THROTTLING_CODES or status == 429:
+                return ModelThrottled(message, code=code)
+            return ModelUnavailable(message, code=code)
+        return ModelUnavailable(f"Bedrock {request.model_id} in {self.region} is unreachable: {exc}",
+                                code=type(exc).__name__)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         started = time.perf_counter()

@@ -1,6 +1,9 @@
-"""Any OpenAI-compatible chat endpoint (vLLM, Ollama, LiteLLM, Azure OpenAI's v1 API), via urllib.
+"""Any OpenAI-compatible chat endpoint (vLLM, Ollama, LiteLLM, Azure OpenAI's v1 API), via httpx.
 
-``POST {base_url}/v1/chat/completions`` with the standard body. Throttling and overload
+``POST {base_url}/v1/chat/completions`` with the standard body, on one pooled keep-alive
+``httpx.Client`` per adapter (a TCP connection per request cost the gateway ~1.8 ms), with
+connect/read/write/pool timeouts. ``stream()`` asks for ``stream: true`` and yields the
+content deltas of the server-sent events as they arrive. Throttling and overload
 (429, 502, 503, 504) are retried a bounded number of times with full-jitter exponential
 backoff, honouring ``Retry-After``; anything else, and what is left after the retries, maps
 onto the model port (429 -> ``ModelThrottled``, the rest -> ``ModelUnavailable``). The API
@@ -11,16 +14,15 @@ key is picked up without a restart; it never comes from the bundle.
 from __future__ import annotations
 
 import email.utils
-import http.client
 import json
 import os
 import random
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
+
+import httpx
 
 from controller.models.base import (
     ModelError,
@@ -37,7 +39,7 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class OpenAICompatibleAdapter:
-    """Chat completions against ``base_url``; safe to share between threads.
+    """Chat completions against ``base_url``; safe to share between threads (httpx's pool is).
 
     ``auth`` is ``"bearer"`` (``Authorization: Bearer KEY``) or ``"api-key"`` (Azure's
     ``api-key: KEY`` header); ``api_version`` adds Azure's ``?api-version=`` query. When the
@@ -61,6 +63,7 @@ class OpenAICompatibleAdapter:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         environ: Mapping[str, str] | None = None,
+        pool_size: int = 64,
     ):
         self.url = base_url.rstrip("/") + "/v1/chat/completions"
         if api_version:
@@ -74,6 +77,9 @@ class OpenAICompatibleAdapter:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._environ = os.environ if environ is None else environ
+        self.pool_size = pool_size
+        self._http: httpx.Client | None = None
+        self._client()  # built once, here: lazily, two threads could race to build two pools
 
     def body(self, request: ModelRequest) -> dict[str, Any]:
         """The JSON body for ``request`` (pure)."""
@@ -98,56 +104,100 @@ class OpenAICompatibleAdapter:
                 headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            limits = httpx.Limits(max_connections=self.pool_size, max_keepalive_connections=self.pool_size,
+                                  keepalive_expiry=30.0)
+            timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 5.0))
+            # trust_env=False: a model endpoint is named by the bundle, never by a shell's proxy variables
+            self._http = httpx.Client(timeout=timeout, limits=limits, trust_env=False)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
     def complete(self, request: ModelRequest) -> ModelResponse:
         started = time.perf_counter()
         data = json.dumps(self.body(request)).encode("utf-8")
-        headers = self._headers()
-        for attempt in range(1, self.max_attempts + 1):
-            call = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(call, timeout=self.timeout_s) as reply:
-                    payload = reply.read()
-                break
-            except urllib.error.HTTPError as exc:
-                delay = self._retry_delay(exc, attempt)
-                if delay is None:
-                    raise self._error(request, exc) from exc
-                exc.close()
-                self._sleep(delay)
-            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
-                reason = getattr(exc, "reason", exc)
-                raise ModelUnavailable(
-                    f"{self.url} is unreachable for {request.model_id}: {reason}",
-                    code="timeout" if isinstance(reason, TimeoutError) else "connection",
-                ) from exc
+        payload = self._send(request, data, stream=False)
         return self._parse(request, payload, (time.perf_counter() - started) * 1000)
 
-    def _retry_delay(self, exc: urllib.error.HTTPError, attempt: int) -> float | None:
+    def stream(self, request: ModelRequest) -> Iterator[str]:
+        """The answer's content deltas as the endpoint streams them (retries only before the first)."""
+        data = json.dumps({**self.body(request), "stream": True}).encode("utf-8")
+        response = self._send(request, data, stream=True)
+        assert isinstance(response, httpx.Response)
+        try:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                item = line[5:].strip()
+                if item == "[DONE]":
+                    break
+                try:
+                    choice = (json.loads(item).get("choices") or [{}])[0]
+                    delta = (choice.get("delta") or {}).get("content")
+                except (ValueError, AttributeError, IndexError, TypeError) as exc:
+                    raise ModelUnavailable(f"{self.url} streamed a malformed event for {request.model_id}",
+                                           code="MalformedResponse") from exc
+                if delta:
+                    yield delta
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"{self.url} broke off the stream for {request.model_id}: {exc}",
+                                   code="timeout" if isinstance(exc, httpx.TimeoutException) else "connection") from exc
+        finally:
+            response.close()
+
+    def _send(self, request: ModelRequest, data: bytes, *, stream: bool) -> Any:
+        """POST with bounded retries; the body (or, for a stream, the open response) on success."""
+        headers = self._headers()
+        client = self._client()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                call = client.build_request("POST", self.url, content=data, headers=headers)
+                reply = client.send(call, stream=stream)
+            except httpx.HTTPError as exc:  # connect errors, timeouts, resets
+                raise ModelUnavailable(
+                    f"{self.url} is unreachable for {request.model_id}: {exc!r}",
+                    code="timeout" if isinstance(exc, httpx.TimeoutException) else "connection",
+                ) from exc
+            if reply.status_code < 400:
+                if stream:
+                    return reply
+                try:
+                    return reply.content
+                finally:
+                    reply.close()
+            detail = reply.read()[:2048].decode("utf-8", "replace").strip()
+            reply.close()
+            delay = self._retry_delay(reply.status_code, reply.headers.get("Retry-After"), attempt)
+            if delay is None:
+                raise self._error(request, reply.status_code, detail)
+            self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _retry_delay(self, status: int, retry_after_header: str | None, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now."""
-        if exc.code not in RETRY_STATUSES or attempt >= self.max_attempts:
+        if status not in RETRY_STATUSES or attempt >= self.max_attempts:
             return None
         ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
         delay = self._rng.uniform(0, ceiling)
-        retry_after = _retry_after_s(exc.headers.get("Retry-After") if exc.headers else None)
+        retry_after = _retry_after_s(retry_after_header)
         if retry_after is not None:
             if retry_after > self.backoff_max_s:
                 return None  # the server asks for longer than a request may wait
             delay = retry_after + delay * 0.1
         return delay
 
-    def _error(self, request: ModelRequest, exc: urllib.error.HTTPError) -> ModelError:
-        try:
-            detail = exc.read(2048).decode("utf-8", "replace").strip()
-        except OSError:
-            detail = ""
-        finally:
-            exc.close()
-        message = f"{self.url} answered HTTP {exc.code} for {request.model_id}: {detail[:300]}"
-        if exc.code in (401, 403) and self.api_key_env:
+    def _error(self, request: ModelRequest, status: int, detail: str) -> ModelError:
+        message = f"{self.url} answered HTTP {status} for {request.model_id}: {detail[:300]}"
+        if status in (401, 403) and self.api_key_env:
             message += f" (the API key is read from ${self.api_key_env})"
-        if exc.code == 429:
+        if status == 429:
             return ModelThrottled(message, code="429")
-        return ModelUnavailable(message, code=str(exc.code))
+        return ModelUnavailable(message, code=str(status))
 
     def _parse(self, request: ModelRequest, payload: bytes, latency_ms: float) -> ModelResponse:
         try:

@@ -126,6 +126,12 @@ class FakeModelServer:
     def not_found(self, seen: SeenRequest) -> Reply:
         return Reply(404, {"message": f"no route for {seen.method} {seen.raw_path}"})
 
+    stream_content_type = "text/event-stream"
+
+    def stream_events(self, seen: SeenRequest) -> bytes | None:
+        """A streamed success reply (server-sent events), or None for a plain JSON one."""
+        return None
+
     # --- plumbing ---------------------------------------------------------------------------
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -148,9 +154,13 @@ class FakeModelServer:
             return
         payload = reply.body if reply.body is not None else self.success(seen)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        ctype = "application/json"
+        events = self.stream_events(seen) if reply.body is None and reply.status == 200 else None
+        if events is not None:
+            data, ctype = events, self.stream_content_type
         try:
             handler.send_response(reply.status)
-            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Type", ctype)
             handler.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 handler.send_header(name, value)
@@ -167,9 +177,23 @@ class FakeBedrockServer(FakeModelServer):
         super().__init__()
         self.text = text
 
+    stream_content_type = "application/vnd.amazon.eventstream"
+
     def matches(self, seen: SeenRequest) -> bool:
         parts = seen.path.split("/")
-        return seen.method == "POST" and len(parts) == 4 and parts[1] == "model" and parts[3] == "converse"
+        return (seen.method == "POST" and len(parts) == 4 and parts[1] == "model"
+                and parts[3] in ("converse", "converse-stream"))
+
+    def stream_events(self, seen: SeenRequest) -> bytes | None:
+        """``converse-stream``: the text in three ``contentBlockDelta`` events, AWS event-stream encoded."""
+        if not seen.path.endswith("/converse-stream"):
+            return None
+        third = max(1, len(self.text) // 3)
+        pieces = [self.text[:third], self.text[third : 2 * third], self.text[2 * third :]]
+        events = [("messageStart", {"role": "assistant"})]
+        events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]
+        events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": "end_turn"})]
+        return b"".join(_event_message(name, body) for name, body in events)
 
     def not_found(self, seen: SeenRequest) -> Reply:
         return Reply(
@@ -203,15 +227,51 @@ class FakeBedrockServer(FakeModelServer):
         return cls.error(429, "ThrottlingException", "Too many requests, please wait before trying again.")
 
 
+def _event_message(event_type: str, body: dict[str, Any]) -> bytes:
+    """One message of the AWS event-stream binary framing (what botocore's parser reads)."""
+    import struct
+    import zlib
+
+    def header(name: str, value: str) -> bytes:
+        n, v = name.encode(), value.encode()
+        return struct.pack("!B", len(n)) + n + b"\x07" + struct.pack("!H", len(v)) + v
+
+    headers = header(":event-type", event_type) + header(":content-type", "application/json") + header(
+        ":message-type", "event")
+    payload = json.dumps(body).encode()
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(headers))
+    head = prelude + struct.pack("!I", zlib.crc32(prelude)) + headers + payload
+    return head + struct.pack("!I", zlib.crc32(head))
+
+
 class FakeOpenAIServer(FakeModelServer):
     """``POST /v1/chat/completions`` answering with the chat-completion response shape."""
 
-    def __init__(self, text: str = "Release flags are removed within 30 days. [feature-flags]"):
+    def __init__(
+        self, text: str = "Release flags are removed within 30 days. [feature-flags]", chunks: list[str] | None = None
+    ):
         super().__init__()
         self.text = text
+        self.chunks = chunks  # how a streamed answer is cut (default: the text in three pieces)
 
     def matches(self, seen: SeenRequest) -> bool:
         return seen.method == "POST" and seen.path == "/v1/chat/completions"
+
+    def stream_events(self, seen: SeenRequest) -> bytes | None:
+        if not (seen.body and seen.json().get("stream")):
+            return None
+        third = max(1, len(self.text) // 3)
+        pieces = self.chunks or [self.text[:third], self.text[third : 2 * third], self.text[2 * third :]]
+        model = seen.json().get("model", "unknown")
+        out = []
+        for piece in [None, *pieces]:
+            delta = {"role": "assistant", "content": ""} if piece is None else {"content": piece}
+            event = {"id": "chatcmpl-fake-0001", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                     "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            out.append(f"data: {json.dumps(event)}\n\n")
+        out.append("data: [DONE]\n\n")
+        return "".join(out).encode()
 
     def success(self, seen: SeenRequest) -> dict[str, Any]:
         model = seen.json().get("model", "unknown")
