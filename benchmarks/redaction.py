@@ -55,9 +55,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller.boundaries import detectors as boundaries  # noqa: E402
+from controller import boundaries  # noqa: E402
+from controller.boundaries import Detector, Scanner  # noqa: E402
 from controller.boundaries import validators as _validators  # noqa: E402
-from controller.boundaries.detectors import Detector, Scanner  # noqa: E402
 from controller.boundaries.redactor import Redactor  # noqa: E402
 from tests.fakes.secrets import ALNUM, B64, DASHES, HEX, PW, TOKEN, UPPER27  # noqa: E402
 from tests.fakes.secrets import chars as _s  # noqa: E402

@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.boundaries.detectors import builtin_detectors
+from controller.boundaries import builtin_detectors
 from controller.boundaries.redactor import Action, Redactor
 from tests.fakes.obfuscate import FORMS
 from tests.fakes.secrets import ALNUM, B64, DASHES, HEX, PW, TOKEN, UPPER27, chars, mixed

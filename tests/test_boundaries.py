@@ -24,9 +24,7 @@ import pytest
 import re2
 from ruamel.yaml import YAML
 
-from controller.boundaries import re2spans
-from controller.boundaries import scanner as scanner_module
-from controller.boundaries.detectors import (
+from controller.boundaries import (
     CATEGORIES,
     Detector,
     Scanner,
@@ -36,9 +34,11 @@ from controller.boundaries.detectors import (
     luhn_valid,
     pattern_detector,
     placeholder,
+    re2spans,
     resolve_detectors,
     shannon_entropy,
 )
+from controller.boundaries import scanner as scanner_module
 from tests.fakes.secrets import ALNUM, B64, DASHES, HEX, PW, TOKEN, UPPER27, mixed
 from tests.fakes.secrets import chars as s
 

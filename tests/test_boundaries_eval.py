@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from faker import Faker
 
-from controller.boundaries.detectors import builtin_detectors
+from controller.boundaries import builtin_detectors
 from controller.boundaries.redactor import Action, Redactor
 
 DATA = Path(__file__).parent / "data" / "secret_cases.json"

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.boundaries import builtin_detectors
 from controller.boundaries.decoding import decoded_runs
-from controller.boundaries.detectors import builtin_detectors
 from controller.boundaries.normalise import fold_char, normalised_view
 from controller.boundaries.redactor import Action, Redactor
 from tests.fakes.obfuscate import FORMS

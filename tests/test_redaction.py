@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from controller.boundaries.detectors import builtin_detectors, luhn_valid, resolve_detectors
+from controller.boundaries import builtin_detectors, luhn_valid, resolve_detectors
 from controller.boundaries.redactor import (
     Action,
     Finding,

@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from controller.boundaries.detectors import Detector, Scanner, builtin_detectors, bundle_detectors, placeholder
+from controller.boundaries.catalogue import builtin_detectors
+from controller.boundaries.detector import Detector, placeholder
+from controller.boundaries.scanner import Scanner
+from controller.boundaries.selection import bundle_detectors
 
 __all__ = [
     "Action",

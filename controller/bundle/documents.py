@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.boundaries.detectors import compile_pattern
+from controller.boundaries import compile_pattern
 from controller.boundaries.normalise import normalised_view
 from controller.boundaries.re2spans import find_all
 from controller.boundaries.redactor import bundle_redactor

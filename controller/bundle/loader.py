@@ -264,7 +264,7 @@ def _document_problems(workflow: Workflow, prompts: dict, corpus: tuple) -> list
 
 
 def _detector_problems(workflow: Workflow, wf_file: str, lines: dict) -> list[Problem]:
-    from controller.boundaries import detectors as boundaries  # the engine owns what "builtin:..." means
+    from controller import boundaries  # the engine owns what "builtin:..." means
 
     out = []
     db = workflow.data_boundaries

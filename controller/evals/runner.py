@@ -242,7 +242,7 @@ def _unavailable(response: Any) -> str | None:
 def _excerpt_redactor(release: Any) -> Any:
     """Every builtin detector plus the release's patterns, whatever the release's own policy:
     a result must not carry a secret even when the release under test lets one through."""
-    from controller.boundaries.detectors import builtin_detectors, pattern_detector
+    from controller.boundaries import builtin_detectors, pattern_detector
     from controller.boundaries.redactor import Redactor
 
     patterns = tuple(pattern_detector(p) for p in release.workflow.data_boundaries.patterns)

@@ -12,7 +12,7 @@ locally, ``s3://<audit bucket>/requests/`` in AWS) through the queries in ``cont
   embedded default); ``athena/requests.sql`` and ``athena/request_findings.sql`` define them
   over the audit bucket (``athena_script`` renders the whole Athena script, queries included).
 - ``detector_categories.sql``: the bundle's detector id -> category and action, because a
-  record holds detector ids only (``controller.boundaries.detectors.resolve_detectors``).
+  record holds detector ids only (``controller.boundaries.resolve_detectors``).
 
 ``RequestLog`` is the only I/O here (DuckDB, imported lazily); the rest is pure text.
 """
@@ -114,7 +114,7 @@ def detector_categories(workflow: Any) -> list[tuple[str, str, str]]:
     """``(detector id, category, action)`` for every detector the bundle selects, first wins.
 
     The category is the detector's own; the action is the bundle's for that category."""
-    from controller.boundaries.detectors import bundle_detectors
+    from controller.boundaries import bundle_detectors
     from controller.boundaries.redactor import Action
 
     db = workflow.data_boundaries

@@ -346,7 +346,7 @@ class Gateway:
         turn the audit bucket, kept under Object Lock for years, into a store of secrets.
         """
         if self._log_redactor is None:
-            from controller.boundaries.detectors import builtin_detectors
+            from controller.boundaries import builtin_detectors
             from controller.boundaries.redactor import Action, Redactor
 
             detectors = builtin_detectors()

@@ -1,7 +1,7 @@
 """``RedactionFunction``: drains raw invocation logs into the audit bucket, redacted.
 
 Every object created in the raw bucket triggers the Lambda (``infra/handlers/redaction.py``),
-which redacts every string with the project's own engine (``controller.boundaries.detectors`` +
+which redacts every string with the project's own engine (``controller.boundaries`` +
 ``controller.boundaries.redactor``, the code behind ``rollout redact``), writes the record to the audit
 bucket with SSE-KMS and deletes the raw object version. Failed events (after Lambda's
 asynchronous retries) land in an SSE-encrypted dead-letter queue. The role may do exactly that

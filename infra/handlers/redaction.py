@@ -2,7 +2,7 @@
 
 Triggered by ``s3:ObjectCreated:*`` on the raw bucket. For each object: read it (JSON or JSON
 Lines, gzip or not), redact every string value with the project's own engine -- the
-detectors of every forbidden category in the bundle, via ``controller.boundaries.detectors`` and
+detectors of every forbidden category in the bundle, via ``controller.boundaries`` and
 ``controller.boundaries.redactor``, the same code as ``rollout redact`` -- write the records as gzip
 JSON Lines to the audit bucket with SSE-KMS (the audit key), and only then delete the raw
 object version. Any failure raises, so Lambda retries and finally dead-letters the event; the
