@@ -232,6 +232,32 @@ def test_a_bad_mode_or_group_names_the_variable(
     from controller.errors import InvalidInput
 
     monkeypatch.setenv(var, value)
+    sink = FileFlagSink(tmp_path / "wf.flagd.json")
     with pytest.raises(InvalidInput, match=f"{var}={value!r}: {message}"):
-        FileFlagSink(tmp_path / "wf.flagd.json")
+        publish_to(sink, RELEASED, KILL)
     assert not (tmp_path / "wf.flagd.json").exists()
+    sink.engage(KILLED)  # the kill switch does not wait on configuration
+    assert sink.path.read_bytes() == KILLED and sink.path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_malformed_mode_refuses_promote_unchanged_but_kill_still_engages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Misconfiguration stops every command before it writes, except the kill switch."""
+    from controller.adapters.memory import MemoryStore
+    from controller.bundle.models import load_bundle
+    from controller.errors import InvalidInput
+    from controller.service.rollout import RolloutService, kill_marker_path
+    from tests.conftest import BUNDLE, REPO
+
+    workflow = load_bundle(REPO / BUNDLE).workflow
+    monkeypatch.setenv("ROLLOUT_FLAG_FILE_MODE", "not-a-mode")
+    store = MemoryStore()
+    svc = RolloutService(workflow, store, tmp_path / "flags" / "wf.flagd.json")
+    with pytest.raises(InvalidInput, match="ROLLOUT_FLAG_FILE_MODE"):
+        svc.rollback(operator="priya.natarajan", reason="x")
+    assert store.list("") == [] and not svc.flags_path.exists()
+    with pytest.raises(InvalidInput, match="ENGAGED anyway"):
+        svc.kill(operator="sam.okafor", reason="incident")
+    assert kill_engaged(svc.flags_path.read_bytes(), workflow.rollout.kill_switch_flag)
+    assert kill_marker_path(svc.flags_path).exists()

@@ -102,8 +102,17 @@ class FileFlagSink:
         lock_timeout_s: float | None = None,
     ):
         self.path = Path(path)
-        self.mode = flag_file_mode() if mode is None else mode
-        self.group = flag_file_group() if group is None else group
+        # A malformed ROLLOUT_FLAG_FILE_MODE / _GROUP refuses every write but ``engage``: the kill
+        # switch must not wait on configuration (``RolloutService.kill``), everything else stops.
+        self.config_problem: InvalidInput | None = None
+        try:
+            self.mode = flag_file_mode() if mode is None else mode
+        except InvalidInput as exc:
+            self.mode, self.config_problem = DEFAULT_FLAG_FILE_MODE, exc
+        try:
+            self.group = flag_file_group() if group is None else group
+        except InvalidInput as exc:
+            self.group, self.config_problem = None, self.config_problem or exc
         self.lock_timeout_s = lock_timeout_s
         self._held = threading.local()  # lock() is reentrant within a thread: swap() inside lock()
 
@@ -150,7 +159,18 @@ class FileFlagSink:
             return None
 
     def write(self, data: bytes) -> None:
-        """Write unconditionally (the caller holds ``lock``)."""
+        """Write unconditionally (the caller holds ``lock``); refused while the mode or group
+        configuration is malformed."""
+        if self.config_problem is not None:
+            raise self.config_problem
+        self._write(data)
+
+    def engage(self, data: bytes) -> None:
+        """Write a kill document even when the mode or group configuration is malformed (with the
+        default mode, readable by the controller's group): the kill switch works when all else fails."""
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         try:
             if self.group is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -307,6 +307,8 @@ class RolloutService:
         *,
         extra_evidence: dict[str, Any] | None = None,
     ) -> Outcome:
+        if self.flag_file.config_problem is not None:  # refused before anything is written
+            raise self.flag_file.config_problem
         notes: list[str] = []
         for attempt in range(self.max_attempts):
             loaded = self.load()
@@ -483,7 +485,16 @@ class RolloutService:
     def kill(
         self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
     ) -> Outcome:
-        """Engage the kill switch. No gate, no eval read; fail-safe when the state store is down."""
+        """Engage the kill switch. No gate, no eval read; fail-safe when the state store is down,
+        and when the flag file's mode or group configuration is malformed."""
+        problem = self.flag_file.config_problem
+        if problem is not None:
+            path = self._failsafe_kill(operator, reason)
+            raise InvalidInput(
+                f"{problem} The kill switch was ENGAGED anyway: {path} was written with mode 0640 and "
+                f"{kill_marker_path(self.flags_path).name} keeps it engaged; fix the variable, then any command "
+                "records the kill in the state store."
+            )
         try:
             return self._command(
                 "kill",
@@ -513,7 +524,7 @@ class RolloutService:
         kill_flag = self.workflow.rollout.kill_switch_flag
         with self.flag_file.lock():
             flag_files.write_flag_bytes(kill_marker_path(self.flags_path), encode_flag_document(marker))
-            self.flag_file.write(data)  # engaging is always allowed: no publish rule to consult
+            self.flag_file.engage(data)  # engaging is always allowed: no publish rule to consult
         for sink in self.flag_sinks:
             with contextlib.suppress(RolloutError):  # best effort: the local file is engaged already
                 publish_to(sink, data, kill_flag)
