@@ -30,7 +30,6 @@ __all__ = [
     "JsonErrorsGroup",
     "JsonOption",
     "Settings",
-    "StoreOption",
     "WorkflowOption",
     "err",
     "flag",
@@ -149,12 +148,6 @@ AdapterOption = typer.Option(
     "--adapter",
     envvar="ROLLOUT_MODEL_ADAPTER",
     help="Model adapter: the bundle's endpoint (default) or 'local', the offline baseline.",
-)
-StoreOption = typer.Option(
-    None,
-    "--store",
-    envvar="ROLLOUT_STORE",
-    help="State store URL: a directory, file:///abs/dir or s3://bucket/prefix (default: the --state directory).",
 )
 
 

@@ -24,7 +24,6 @@ from rich.table import Table
 
 from controller.cli.common import (
     JsonOption,
-    StoreOption,
     WorkflowOption,
     err,
     load_policy,
@@ -38,11 +37,11 @@ from controller.cli.common import out as console
 __all__ = ["register"]
 
 
-def _service(ctx: typer.Context, workflow: Any, store_url: str | None) -> Any:
-    from controller.adapters import open_store
+def _service(ctx: typer.Context, workflow: Any) -> Any:
+    """Read-only: the store named by the global --store (default: the state directory)."""
     from controller.service.compose import StatePaths, evidence_signer, rollout_service
 
-    store = open_store(store_url) if store_url else state_store(ctx)
+    store = state_store(ctx)
     flags = StatePaths(settings(ctx).state).flags(workflow.id)
     return rollout_service(workflow, store, flags, signer=evidence_signer(settings(ctx).state))
 
@@ -67,7 +66,6 @@ def audit_report(
     format: str = typer.Option("md", "--format", help="md | html | json"),
     out: Path | None = typer.Option(None, "--out", help="Write the report to this file (default: stdout)."),
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
@@ -88,7 +86,6 @@ def audit_report(
         fmt="json" if json_output else format,
         out=out,
         workflow=workflow,
-        store_url=store_url,
         fail_on=fail_on,
         json_output=json_output,
     )
@@ -101,7 +98,6 @@ def _audit_report(
     fmt: str,
     out: Path | None,
     workflow: Path | None,
-    store_url: str | None,
     json_output: bool,
     fail_on: str | None = None,
 ) -> None:
@@ -126,7 +122,7 @@ def _audit_report(
             workflow=wf,
             bundle_path=path,
             bundle_problems=problems,
-            service=_service(ctx, wf, store_url),
+            service=_service(ctx, wf),
             flags_path=paths.flags(wf.id),
             requests_dir=paths.requests,
             stack_export=stack_export,
@@ -165,7 +161,6 @@ def review(
         "bucket) for the --since window, instead of running the review locally.",
     ),
     workflow: Path | None = WorkflowOption,
-    store_url: str | None = StoreOption,
     json_output: bool = JsonOption,
 ) -> None:
     """The weekly review: usage, near-misses, fallbacks, policy violations, golden-set
@@ -174,7 +169,7 @@ def review(
     Reads the request log (<state>/requests/*.jsonl, eval records excluded from usage) with
     DuckDB, the eval results and the audit chain. Exit 1 when evidence does not verify."""
     reports_errors(_review)(
-        ctx, since=since, athena_sql=athena_sql, workflow=workflow, store_url=store_url, json_output=json_output
+        ctx, since=since, athena_sql=athena_sql, workflow=workflow, json_output=json_output
     )
 
 
@@ -184,7 +179,6 @@ def _review(
     since: str,
     athena_sql: str | None,
     workflow: Path | None,
-    store_url: str | None,
     json_output: bool,
 ) -> None:
     from controller.bundle.models import parse_duration
@@ -210,7 +204,7 @@ def _review(
         workflow=wf,
         bundle_path=path,
         bundle_problems=bundle_problems,
-        service=_service(ctx, wf, store_url),
+        service=_service(ctx, wf),
         requests_dir=StatePaths(settings(ctx).state).requests,
         window=window,
         now=now,
