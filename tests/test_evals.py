@@ -156,6 +156,7 @@ def test_a_release_without_the_credentials_boundary_fails_policy_compliance(proj
     result = rollout(state, "eval", "run", "--adapter", "local", "--operator", "tester")
     assert result.exit_code == 3, result.output
     assert "FAILED" in result.stderr and "policy-compliance" in result.stderr
+    assert "answer: " in result.stdout  # a failing case shows what the answer said (redacted)
 
     [stored] = list_all_results(open_local_store(state))
     assert stored.verdict is Verdict.FAIL

@@ -253,14 +253,16 @@ def _render(result: Any) -> None:
         )
     out.print(cases)
     for c in raw["cases"]:
-        for ch in c["checks"]:
-            if not ch["passed"]:
-                detail = f": {ch['detail']}" if ch["detail"] else ""
-                label = "[yellow]NOT RUN[/]" if c.get("unavailable") else "[red]FAIL[/]"
-                out.print(
-                    f"{label} {c['id']} ({c['category']}) {escape(ch['expectation'])}{escape(detail)}",
-                    highlight=False,
-                )
+        failed = [ch for ch in c["checks"] if not ch["passed"]]
+        for ch in failed:
+            detail = f": {ch['detail']}" if ch["detail"] else ""
+            label = "[yellow]NOT RUN[/]" if c.get("unavailable") else "[red]FAIL[/]"
+            out.print(
+                f"{label} {c['id']} ({c['category']}) {escape(ch['expectation'])}{escape(detail)}",
+                highlight=False,
+            )
+        if failed and c.get("excerpt"):  # what the answer said (redacted), so the failure can be read
+            out.print(f"    answer: {escape(c['excerpt'])}", highlight=False)
     rates = Table(title="by category")
     for column in ("category", "passed", "rate", "threshold", "ok"):
         rates.add_column(column)
