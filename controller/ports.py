@@ -110,11 +110,34 @@ class FlagSink(Protocol):
     def describe(self) -> str: ...
 
 
+OFF = "off"
+"""The release flag's variant (and the cohort name) that serves nobody."""
+
+
+@dataclass(frozen=True)
+class FlagDecision:
+    """What the flags say for one user: the kill switch first, then the release flag."""
+
+    killed: bool
+    kill_reason: str
+    variant: str  # a release digest, or "off"
+    variant_reason: str
+    cohort: str = "off"  # the release flag's variant name: the cohort the user is in, or "off"
+
+    @property
+    def release(self) -> str | None:
+        return None if self.killed or self.variant == OFF else self.variant
+
+
 class FlagSource(Protocol):
-    def decide(self, subject: str, email: str, groups: tuple[str, ...]) -> Any:
+    def decide(self, subject: str, email: str, groups: tuple[str, ...]) -> FlagDecision:
         """The kill switch then the release flag for one user (``FlagDecision``); never raises:
         any error is the safe state (killed, off)."""
         ...
+
+
+REQUEST_SCHEMA = "ai-rollout.request/v1"
+"""The schema id every request record carries (``controller/schemas/request-record.v1.json``)."""
 
 
 class RequestSink(Protocol):

@@ -26,7 +26,6 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from openfeature.provider import ProviderStatus
 
 from controller.core.flags import evaluation_attributes
 from controller.errors import InvalidInput
-from controller.ports import FlagSource
+from controller.ports import OFF, FlagDecision, FlagSource
 
 __all__ = [
     "FLAG_SOURCE_MODES",
@@ -49,21 +48,7 @@ __all__ = [
     "flag_source",
 ]
 
-OFF = "off"
 FLAG_SOURCE_MODES = ("file", "rpc", "in-process")
-
-
-@dataclass(frozen=True)
-class FlagDecision:
-    killed: bool
-    kill_reason: str
-    variant: str  # a release digest, or "off"
-    variant_reason: str
-    cohort: str = "off"  # the release flag's variant name: the cohort the user is in, or "off"
-
-    @property
-    def release(self) -> str | None:
-        return None if self.killed or self.variant == OFF else self.variant
 
 
 def _closed(reason: str) -> FlagDecision:

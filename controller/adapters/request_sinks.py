@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from controller.ports import RequestSink
+from controller.ports import REQUEST_SCHEMA, RequestSink
 
 __all__ = [
     "REQUEST_SCHEMA",
@@ -29,7 +29,6 @@ __all__ = [
     "schema_document",
 ]
 
-REQUEST_SCHEMA = "ai-rollout.request/v1"
 SCHEMA_PATH = Path(__file__).parents[1] / "schemas" / "request-record.v1.json"
 
 

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from controller.adapters.flagd_source import OFF, FlagDecision, FlagSource
-from controller.adapters.request_sinks import REQUEST_SCHEMA, RequestSink
 from controller.boundaries.redactor import bundle_redactor, summarize
 from controller.bundle.models import Workflow
 from controller.core.release import Release, load_release
 from controller.errors import RolloutError
 from controller.gateway.streaming import DEFAULT_HOLDBACK, StreamRedactor
+from controller.ports import OFF, REQUEST_SCHEMA, FlagDecision, FlagSource, RequestSink
 
 __all__ = ["AnswerStream", "AskResponse", "Decision", "Gateway", "render_prompt", "sanitize_text"]
 
