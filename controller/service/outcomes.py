@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from controller.core.audit import AuditRecord
-from controller.core.gates import Decision, Reason, Refused, RolloutState, served
+from controller.core.gates import (
+    Decision,
+    EvalHistory,
+    Reason,
+    Refused,
+    RolloutState,
+    latest,
+    no_fresh_evidence,
+    served,
+)
 from controller.service.publish import Published
 
 __all__ = ["FlagSync", "Loaded", "Outcome", "Preview", "ReconcileReport", "StatusReport"]
@@ -174,3 +185,44 @@ class Preview:
             "would_serve": served(self.would_be),
             "flag_diff": self.flag_diff,
         }
+
+
+# --- report pieces (pure) ---------------------------------------------------------------------
+
+
+def flag_diff(before: bytes, after: bytes, name: str) -> str:
+    """The flag document's unified diff, as ``promote --dry-run`` prints it."""
+    return "".join(
+        difflib.unified_diff(
+            before.decode("utf-8").splitlines(keepends=True),
+            after.decode("utf-8").splitlines(keepends=True),
+            f"{name} (now)",
+            f"{name} (after promote)",
+        )
+    )
+
+
+def next_promotion(release: str, cohort: str, operator: str, decision: Decision) -> dict[str, Any]:
+    """What ``status`` says of the next promotion: ready, or the gate's own reasons it is not."""
+    return {
+        "release": release,
+        "cohort": cohort,
+        "operator": operator,
+        "ready": not isinstance(decision, Refused),
+        "needs": [r.to_dict() for r in decision.reasons] if isinstance(decision, Refused) else [],
+    }
+
+
+def eval_summaries(histories: Mapping[str, EvalHistory], roles: Mapping[str | None, str]) -> dict[str, Any]:
+    """Per live release: its role, how many results, the latest, and whether it is fresh evidence."""
+    out: dict[str, Any] = {}
+    for digest, history in histories.items():
+        last = latest(history)
+        out[digest] = {
+            "role": roles.get(digest, "previous stable"),
+            "results": len(history.results),
+            "error": history.error,
+            "latest": None if last is None else last.to_dict(),
+            "fresh_evidence": no_fresh_evidence(history) is None,
+        }
+    return out

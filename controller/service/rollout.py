@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import difflib
 import json
 import random
 import time
@@ -84,9 +83,7 @@ from controller.core.gates import (
     RolloutState,
     decide,
     due_rollbacks,
-    latest,
     next_cohort,
-    no_fresh_evidence,
     no_fresh_evidence_notes,
     served,
 )
@@ -96,7 +93,17 @@ from controller.ports import AlreadyExists, FlagSink, Store
 from controller.service.checkpoints import read_checkpoints, write_checkpoint
 from controller.service.evidence_sources import ReconcileOnFailedEval, StoreEvals, release_problem
 from controller.service.operator import CallerIdentity, operator_from_arn, resolve_operator, sts_operator
-from controller.service.outcomes import FlagSync, Loaded, Outcome, Preview, ReconcileReport, StatusReport
+from controller.service.outcomes import (
+    FlagSync,
+    Loaded,
+    Outcome,
+    Preview,
+    ReconcileReport,
+    StatusReport,
+    eval_summaries,
+    flag_diff,
+    next_promotion,
+)
 from controller.service.publish import publish_flags, publish_to
 from controller.service.state_docs import canonical_state, kill_marker_path, render, state_key
 
@@ -465,13 +472,7 @@ class RolloutService:
         before = encode_flag_document(render(self.workflow, state, killed=self.kill_pending() is not None))
         after_state = decision.new_state if isinstance(decision, Allowed) else state
         after = encode_flag_document(render(self.workflow, after_state, killed=self.kill_pending() is not None))
-        diff = difflib.unified_diff(
-            before.decode("utf-8").splitlines(keepends=True),
-            after.decode("utf-8").splitlines(keepends=True),
-            f"{self.flags_path.name} (now)",
-            f"{self.flags_path.name} (after promote)",
-        )
-        return Preview("promote", decision, state, after_state, "".join(diff))
+        return Preview("promote", decision, state, after_state, flag_diff(before, after, self.flags_path.name))
 
     def rollback(
         self, *, operator: str, reason: str, operator_arn: str | None = None, actor: Principal | None = None
@@ -598,24 +599,9 @@ class RolloutService:
             check = self.release_check(target)
             evidence = dataclasses.replace(evidence, releases={target: check}, actor=actor, approvals=self.approvals())
             decision = decide(state, Promote(target, cohort, operator, tuple(approvers)), evidence, self.clock())
-            next_up = {
-                "release": target,
-                "cohort": cohort,
-                "operator": operator,
-                "ready": isinstance(decision, Allowed),
-                "needs": [r.to_dict() for r in decision.reasons] if isinstance(decision, Refused) else [],
-            }
-        evals: dict[str, Any] = {}
+            next_up = next_promotion(target, cohort, operator, decision)
         roles = {state.stable: "stable", cand: "candidate", release: "bundle"}
-        for digest, history in evidence.evals.items():
-            last = latest(history)
-            evals[digest] = {
-                "role": roles.get(digest, "previous stable"),
-                "results": len(history.results),
-                "error": history.error,
-                "latest": None if last is None else last.to_dict(),
-                "fresh_evidence": no_fresh_evidence(history) is None,
-            }
+        evals = eval_summaries(evidence.evals, roles)
         return StatusReport(
             workflow=self.workflow.id,
             state=state,
