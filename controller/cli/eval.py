@@ -18,6 +18,7 @@ from controller.cli.common import (
     AdapterOption,
     JsonOption,
     WorkflowOption,
+    flag,
     load,
     out,
     print_json,
@@ -59,8 +60,7 @@ def run(
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=64, help="Cases run at once."),
     case_timeout: float = typer.Option(120.0, "--case-timeout", min=0.1, help="Seconds before a case fails."),
     operator: str | None = typer.Option(None, "--operator", help="Who ran it (default: the OS user)."),
-    no_rollback: bool = typer.Option(
-        False,
+    no_rollback: bool = flag(
         "--no-rollback",
         help="Only record the result; the scheduled `rollout reconcile` acts on a FAIL (for evaluators "
         "without rollout authority).",

@@ -19,7 +19,17 @@ import typer
 from rich.table import Table
 
 from controller.bundle.models import Workflow
-from controller.cli.common import CohortName, JsonOption, WorkflowOption, err, out, print_json, reports_errors, settings
+from controller.cli.common import (
+    CohortName,
+    JsonOption,
+    WorkflowOption,
+    err,
+    flag,
+    out,
+    print_json,
+    reports_errors,
+    settings,
+)
 from controller.core.approvals import Principal
 from controller.errors import InvalidInput
 
@@ -38,9 +48,7 @@ OperatorOption = typer.Option(
     help="A bare name (env ROLLOUT_OPERATOR; default: the OS user); only with the local dev IdP, recorded as "
     "asserted, never approves.",
 )
-StsOption = typer.Option(
-    False, "--operator-from-sts", help="Act as the AWS STS caller identity (one of access.aws_principals)."
-)
+StsOption = flag("--operator-from-sts", help="Act as the AWS STS caller identity (one of access.aws_principals).")
 JwksOption = typer.Option(
     None, "--jwks", envvar="ROLLOUT_JWKS", help="The IdP's JWKS file or URL (default: the local dev IdP)."
 )
