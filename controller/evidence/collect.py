@@ -106,13 +106,14 @@ def read_chain(service: RolloutService) -> tuple[ChainFacts | None, str | None]:
     )
 
 
-def read_evals(store: Store, verifier: Any = None) -> tuple[tuple[EvalRun, ...] | None, str | None]:
-    """Every stored eval result, each verified against its content hash (and, with ``verifier``,
-    the evaluator's signature); or why they do not verify."""
+def read_evals(service: RolloutService) -> tuple[tuple[EvalRun, ...] | None, str | None]:
+    """Every stored eval result, each verified against its content hash and, when the service
+    has the evaluator's key (``signer``), its signature; or why they do not verify."""
     from controller.evals.results import list_all_results
 
     try:
-        return tuple(EvalRun.from_result(r) for r in list_all_results(store, verifier=verifier)), None
+        results = list_all_results(service.store, verifier=service.signer)
+        return tuple(EvalRun.from_result(r) for r in results), None
     except RolloutError as exc:
         return None, str(exc)
 
@@ -251,7 +252,7 @@ def collect_evidence(
     loaded, state_error = read_state(service)
     state = _state_facts(service, loaded)
     chain, chain_error = read_chain(service)
-    evals, evals_error = read_evals(store, getattr(service, "signer", None))  # the evaluator's key
+    evals, evals_error = read_evals(service)
     requests, requests_error = _request_facts(requests_dir, workflow)
 
     digests = set(state.served.values()) if state else set()
@@ -297,7 +298,7 @@ def collect_review(
     with RequestLog(requests_dir, detector_categories(workflow)) as log:
         rows = {name: log.query(name, window) for name in REVIEW_QUERIES}
         files = ", ".join(p.name for p in log.files) or "none"
-    evals, evals_error = read_evals(service.store, getattr(service, "signer", None))
+    evals, evals_error = read_evals(service)
     chain, chain_error = read_chain(service)
     kill = state_error = None
     if chain_error is None:  # an unreadable chain means an unreadable control plane: one problem
