@@ -647,13 +647,10 @@ class RolloutService:
         return read_checkpoints(self.store, self.workflow.id, self.signer)
 
 
-def _arn(arn: str | None) -> dict[str, Any] | None:
-    return {"operator_arn": arn} if arn else None
-
-
 def _identity(arn: str | None, actor: Principal | None) -> dict[str, Any] | None:
     """The audit evidence of who acted: the principal and how it is known (``source``)."""
-    out = _arn(arn or (actor.arn if actor is not None else None)) or {}
+    arn = arn or (actor.arn if actor is not None else None)
+    out: dict[str, Any] = {"operator_arn": arn} if arn else {}
     if actor is not None:
         out["operator_identity"] = actor.to_dict()
     return out or None
