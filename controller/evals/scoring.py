@@ -365,23 +365,3 @@ def judge(results: Iterable[CaseResult | Mapping[str, Any]], thresholds: Mapping
     if unavailable:
         return Judgement(Verdict.INCONCLUSIVE, rates, unavailable)
     return Judgement(Verdict.PASS, rates, ())
-
-
-# Names that lived here before the split into scoring / results / runner, for code written
-# against the old module (other branches in flight); new code imports them from where they live.
-_MOVED = {
-    **dict.fromkeys(
-        ("RESULT_SCHEMA", "EvalResult", "build_result", "latest_result", "list_all_results", "load_results",
-         "result_key", "store_result"),
-        "controller.evals.results",
-    ),
-    **dict.fromkeys(("EXCERPT_CHARS", "RollbackHook", "TokenMinter", "run_eval"), "controller.evals.runner"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

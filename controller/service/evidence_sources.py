@@ -89,7 +89,7 @@ def latest_evaluated(store: Store, workflow_id: str) -> Any:
     """The most recent stored eval result of any release of ``workflow_id`` (an ``EvalResult``),
     or None. ``promote`` defaults to its release: exactly what was evaluated, never a digest
     recomputed under other options (``--adapter``)."""
-    from controller.evals.scoring import list_all_results
+    from controller.evals.results import list_all_results
 
     mine = [r for r in list_all_results(store) if r.workflow == workflow_id]
     return max(mine, key=lambda r: (r.finished_at, r.key)) if mine else None
